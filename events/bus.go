@@ -104,7 +104,7 @@ func StartBus(ctx context.Context, opts BusOptions) (*Bus, error) {
 		b.Stop()
 		return nil, err
 	}
-	b.js, err = jetstream.NewWithDomain(b.nc, "")
+	b.js, err = jetstream.New(b.nc)
 	if err != nil {
 		b.Stop()
 		return nil, fmt.Errorf("jetstream: %w", err)

@@ -1,0 +1,47 @@
+# vigil — build, run, test.
+GO       ?= go
+BIN      ?= bin/vigil
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/vigilhq/vigil/cli.version=$(VERSION)
+FUZZTIME ?= 30s
+DATA_DIR ?= ./vigil-data
+
+.PHONY: all build run deps test test-short vet lint fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vigil
+
+## run: build and start vigil with the embedded defaults
+run: build
+	./$(BIN) serve --data-dir $(DATA_DIR)
+
+## deps: install what the tests need (Go modules; Debian packages as root)
+deps:
+	./scripts/deps
+
+## test: install what the tests need, then vet and run every test
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+lint:
+	golangci-lint run ./...
+
+## fuzz: run each native fuzz target for FUZZTIME
+fuzz:
+	./scripts/fuzz $(FUZZTIME)
+
+## bench: durable event throughput, ready time, idle RSS
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 5s -timeout 30m ./bench/
+
+clean:
+	rm -rf bin

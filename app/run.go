@@ -1,0 +1,399 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/controller"
+	"github.com/vigilhq/vigil/events"
+)
+
+// Files in the data dir.
+const (
+	AdminTokenFile = "admin.token"
+	NATSURLFile    = "nats.url"
+	AddrFile       = "addr"
+	SecretKeyFile  = "secret.key"
+	LockFile       = "vigil.lock"
+	JetStreamDir   = "jetstream"
+)
+
+// ConfigUser is the updated_by of objects applied from --config files; prune
+// deletes only objects whose last writer it is.
+const ConfigUser = "config-file"
+
+// FaultCommitDelayEnv, when set to a duration, makes every batch write wait
+// that long between staging and commit. Crash tests use it to kill the
+// process mid-apply; never set it in production.
+const FaultCommitDelayEnv = "VIGIL_FAULT_COMMIT_DELAY"
+
+func (o Options) withDefaults() Options {
+	if o.DataDir == "" {
+		o.DataDir = "./vigil-data"
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:8480"
+	}
+	if o.NATSListen == "" {
+		o.NATSListen = "127.0.0.1:4222"
+	}
+	if o.SecretKeyFile == "" {
+		o.SecretKeyFile = filepath.Join(o.DataDir, SecretKeyFile)
+	}
+	if o.EventsMaxAge == 0 {
+		o.EventsMaxAge = events.DefaultEventsMaxAge
+	}
+	if o.EventsMaxBytes == 0 {
+		o.EventsMaxBytes = events.DefaultEventsMaxBytes
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	return o
+}
+
+func (o Options) validate() error {
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if o.NATSURL != "" && o.NATSListen != "127.0.0.1:4222" && o.NATSListen != "off" {
+		return errors.New("--nats-listen applies to the embedded server; it cannot be used with --nats-url")
+	}
+	if o.EventsMaxAge < 0 || o.EventsMaxBytes < 0 {
+		return errors.New("--events-max-age and --events-max-bytes must not be negative")
+	}
+	return nil
+}
+
+// Run starts every role of vigil in this process and blocks until ctx ends,
+// then drains and stops. SIGHUP reloads the --config files.
+func Run(ctx context.Context, opts Options) error {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return err
+	}
+	start := time.Now()
+	log := opts.Logger
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	unlock, err := lockDataDir(opts.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	cipher, err := config.LoadOrCreateKey(opts.SecretKeyFile)
+	if err != nil {
+		return err
+	}
+
+	busOpts := events.BusOptions{
+		StoreDir:       filepath.Join(opts.DataDir, JetStreamDir),
+		SyncAlways:     opts.SyncAlways,
+		URL:            opts.NATSURL,
+		Creds:          opts.NATSCreds,
+		User:           opts.NATSUser,
+		Password:       opts.NATSPassword,
+		CA:             opts.NATSCA,
+		CertFile:       opts.NATSCert,
+		KeyFile:        opts.NATSKey,
+		EventsMaxAge:   opts.EventsMaxAge,
+		EventsMaxBytes: opts.EventsMaxBytes,
+		Logger:         log,
+	}
+	if opts.NATSURL == "" && opts.NATSListen != "off" {
+		busOpts.ClientListen = opts.NATSListen
+		if busOpts.ClientPassword, err = clientPassword(opts.DataDir); err != nil {
+			return err
+		}
+	}
+	bus, err := events.StartBus(ctx, busOpts)
+	if err != nil {
+		return err
+	}
+	defer bus.Stop()
+
+	storeOpts := config.StoreOptions{Cipher: cipher, Logger: log}
+	if d := os.Getenv(FaultCommitDelayEnv); d != "" {
+		delay, err := time.ParseDuration(d)
+		if err != nil {
+			return fmt.Errorf("%s: %w", FaultCommitDelayEnv, err)
+		}
+		storeOpts.BeforeCommit = func() {
+			log.Warn("fault injection: pausing before commit", "delay", delay)
+			time.Sleep(delay)
+		}
+	}
+	store, err := config.OpenStore(ctx, bus.Conn(), bus.JetStream(), storeOpts)
+	if err != nil {
+		return err
+	}
+	emitter := config.NewEmitter(store, bus, log)
+	if err := emitter.Start(ctx); err != nil {
+		return err
+	}
+	defer emitter.Stop()
+	validator := events.NewValidator(bus, log, nil)
+	if err := validator.Start(ctx); err != nil {
+		return err
+	}
+	defer validator.Stop()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m, err := newMetrics(reg, bus)
+	if err != nil {
+		return err
+	}
+	if err := m.start(bus); err != nil {
+		return err
+	}
+	defer m.stop()
+
+	tokenPath, created, err := ensureAdminToken(ctx, store, opts.DataDir, false)
+	if err != nil {
+		return err
+	}
+
+	api, err := controller.New(controller.Options{
+		Store: store, Bus: bus, Logger: log, Registerer: reg, Gatherer: reg,
+		MetricsPublic: opts.MetricsPublic, Version: opts.Version,
+	})
+	if err != nil {
+		return err
+	}
+	if err := api.Start(ctx); err != nil {
+		return err
+	}
+	defer api.Stop(context.Background())
+
+	if len(opts.ConfigPaths) > 0 {
+		if err := loadConfig(ctx, store, opts.ConfigPaths, opts.ConfigPrune, log); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", opts.Listen, err)
+	}
+	scheme := "http"
+	if opts.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(opts.TLSCert, opts.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
+		scheme = "https"
+	}
+	apiURL := scheme + "://" + ln.Addr().String()
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+
+	// The addr file comes last: tools wait for it as the sign of readiness.
+	if bus.ClientURL() != "" {
+		if err := writeNATSURL(opts.DataDir, bus.ClientURL(), busOpts.ClientPassword); err != nil {
+			return err
+		}
+	}
+	if err := writeAddrFile(opts.DataDir, apiURL, bus.ClientURL()); err != nil {
+		return err
+	}
+	log.Info("vigil ready", "api", apiURL, "nats", bus.ClientURL(), "data_dir", opts.DataDir,
+		"ready_ms", time.Since(start).Milliseconds(), "version", opts.Version)
+	fmt.Fprintf(opts.Stdout, "vigil %s is ready\n  API:          %s\n", opts.Version, apiURL)
+	if created {
+		fmt.Fprintf(opts.Stdout, "  admin token:  %s (new)\n", tokenPath)
+	} else {
+		fmt.Fprintf(opts.Stdout, "  admin token:  %s\n", tokenPath)
+	}
+	if bus.ClientURL() != "" {
+		fmt.Fprintf(opts.Stdout, "  NATS:         %s (credentials in %s)\n", bus.ClientURL(), filepath.Join(opts.DataDir, NATSURLFile))
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			if len(opts.ConfigPaths) == 0 {
+				log.Info("SIGHUP without --config: nothing to reload")
+				continue
+			}
+			if err := loadConfig(ctx, store, opts.ConfigPaths, opts.ConfigPrune, log); err != nil {
+				log.Error("reload config", "err", err)
+			}
+		case err := <-srvErr:
+			return fmt.Errorf("http server: %w", err)
+		case <-ctx.Done():
+			log.Info("stopping")
+			sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				log.Warn("http shutdown", "err", err)
+				srv.Close()
+			}
+			return nil
+		}
+	}
+}
+
+// loadConfig applies the objects in paths as one batch and, with prune,
+// deletes objects that an earlier load wrote and the files no longer hold.
+func loadConfig(ctx context.Context, store *config.Store, paths []string, prune bool, log *slog.Logger) error {
+	objs, err := config.ReadObjectFiles(paths)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	res, err := store.Apply(ctx, objs, config.ApplyOptions{User: ConfigUser})
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	changed := 0
+	for _, r := range res {
+		if r.Action != "unchanged" {
+			changed++
+		}
+	}
+	pruned := 0
+	if prune {
+		keep := make(map[string]bool, len(res))
+		for _, r := range res {
+			keep[r.Kind+"/"+r.Name] = true
+		}
+		var refs []config.Ref
+		for _, k := range store.Registry().All() {
+			if k.Internal {
+				continue
+			}
+			list, err := store.List(ctx, k.Name)
+			if err != nil {
+				return fmt.Errorf("config prune: %w", err)
+			}
+			for _, o := range list {
+				if o.Metadata.UpdatedBy == ConfigUser && !keep[o.Kind+"/"+o.Name] {
+					refs = append(refs, config.Ref{Kind: o.Kind, Name: o.Name, Revision: o.Metadata.Revision})
+				}
+			}
+		}
+		if len(refs) > 0 {
+			if _, err := store.Delete(ctx, refs, config.DeleteOptions{User: ConfigUser, IgnoreMissing: true}); err != nil {
+				return fmt.Errorf("config prune: %w", err)
+			}
+			pruned = len(refs)
+		}
+	}
+	log.Info("config loaded", "objects", len(objs), "changed", changed, "pruned", pruned)
+	return nil
+}
+
+// lockDataDir takes an exclusive lock on the data dir so that two processes
+// never share one store.
+func lockDataDir(dir string) (func(), error) {
+	path := filepath.Join(dir, LockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("data dir %s is in use by another vigil process", dir)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+// clientPassword returns the password of the NATS client user, kept in the
+// nats.url file across restarts.
+func clientPassword(dataDir string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(dataDir, NATSURLFile))
+	if err == nil {
+		if u, err := url.Parse(strings.TrimSpace(string(data))); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok && pw != "" {
+				return pw, nil
+			}
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", NATSURLFile, err)
+	}
+	return events.RandomSecret()
+}
+
+func writeNATSURL(dataDir, clientURL, password string) error {
+	u, err := url.Parse(clientURL)
+	if err != nil {
+		return fmt.Errorf("nats url: %w", err)
+	}
+	u.User = url.UserPassword(events.ClientUser, password)
+	return writeFileAtomic(filepath.Join(dataDir, NATSURLFile), []byte(u.String()+"\n"), 0o600)
+}
+
+func writeAddrFile(dataDir, apiURL, natsURL string) error {
+	content := "api=" + apiURL + "\n"
+	if natsURL != "" {
+		content += "nats=" + natsURL + "\n"
+	}
+	return writeFileAtomic(filepath.Join(dataDir, AddrFile), []byte(content), 0o644)
+}
+
+// writeFileAtomic writes via a temporary file and a rename.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

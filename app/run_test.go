@@ -1,0 +1,304 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigilhq/vigil/events"
+)
+
+// instance is a vigil started in-process by Run.
+type instance struct {
+	dir    string
+	api    string
+	nats   string
+	token  string
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+}
+
+func startInstance(t *testing.T, dir string, mutate func(*Options)) *instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	opts := Options{DataDir: dir, Listen: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test"}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	_ = os.Remove(filepath.Join(dir, AddrFile))
+	in := &instance{dir: dir, cancel: cancel, done: make(chan error, 1)}
+	go func() { in.done <- Run(ctx, opts) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, AddrFile))
+		if err == nil {
+			for _, line := range strings.Split(string(data), "\n") {
+				if v, ok := strings.CutPrefix(line, "api="); ok {
+					in.api = v
+				}
+				if v, ok := strings.CutPrefix(line, "nats="); ok {
+					in.nats = v
+				}
+			}
+			break
+		}
+		select {
+		case err := <-in.done:
+			t.Fatalf("vigil stopped: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("vigil did not write its addr file")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tok, err := os.ReadFile(filepath.Join(dir, AdminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.token = strings.TrimSpace(string(tok))
+	t.Cleanup(in.stop)
+	return in
+}
+
+func (in *instance) stop() {
+	in.once.Do(func() {
+		in.cancel()
+		select {
+		case <-in.done:
+		case <-time.After(20 * time.Second):
+		}
+	})
+}
+
+func (in *instance) do(t *testing.T, method, path string, body any) (int, []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, in.api+path, r)
+	req.Header.Set("Authorization", "Bearer "+in.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+func TestServeFilesAndModes(t *testing.T) {
+	dir := t.TempDir()
+	in := startInstance(t, dir, nil)
+	for _, f := range []string{AdminTokenFile, NATSURLFile, SecretKeyFile} {
+		st, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v, want 0600", f, st.Mode().Perm())
+		}
+	}
+	if !strings.HasPrefix(in.token, "vgl_") {
+		t.Fatalf("token %q", in.token)
+	}
+	// A second process on the same data dir is refused.
+	err := Run(context.Background(), Options{DataDir: dir, Listen: "127.0.0.1:0", NATSListen: "off", Logger: slog.New(slog.DiscardHandler)})
+	if err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second Run: %v", err)
+	}
+}
+
+// TestNATSClientCredentials: an event published through the API reaches a
+// NATS client connected over TCP with the generated credentials, and those
+// credentials can neither read the config bucket nor touch JetStream.
+func TestNATSClientCredentials(t *testing.T) {
+	dir := t.TempDir()
+	in := startInstance(t, dir, nil)
+	urlBytes, err := os.ReadFile(filepath.Join(dir, NATSURLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	asyncErrs := make(chan error, 8)
+	nc, err := nats.Connect(strings.TrimSpace(string(urlBytes)), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { asyncErrs <- err }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if !strings.HasPrefix(nc.ConnectedUrl(), "nats://") || strings.Contains(in.nats, "@") {
+		t.Fatalf("addr file leaks credentials or url odd: %s", in.nats)
+	}
+	sub, err := nc.SubscribeSync("vigil.events.CUSTOM_EVENT.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	code, body := in.do(t, "POST", "/api/v1/events", map[string]any{"event_id": "CUSTOM_EVENT", "obj_type": "pool", "obj_name": "web", "event_details": map[string]string{"k": "v"}})
+	if code != http.StatusCreated {
+		t.Fatalf("publish: %d %s", code, body)
+	}
+	msg, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Subject != "vigil.events.CUSTOM_EVENT.pool.web" || !bytes.Contains(msg.Data, []byte(`"k":"v"`)) {
+		t.Fatalf("got %s %s", msg.Subject, msg.Data)
+	}
+
+	// No KV, no JetStream API.
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := js.KeyValue(ctx, "vigil_config"); err == nil {
+		t.Fatal("client credentials opened the config bucket")
+	}
+	if _, err := nc.SubscribeSync("$KV.vigil_config.>"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.SubscribeSync(events.InternalInboxPrefix + ".>"); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Flush()
+	denied := 0
+	timeout := time.After(3 * time.Second)
+	for denied < 2 {
+		select {
+		case err := <-asyncErrs:
+			if errors.Is(err, nats.ErrPermissionViolation) || strings.Contains(strings.ToLower(err.Error()), "permission") {
+				denied++
+			}
+		case <-timeout:
+			t.Fatalf("subscriptions to KV and vigil's inbox were not refused (%d refused)", denied)
+		}
+	}
+	// Publishing into the events stream directly is refused too.
+	if err := nc.Publish("vigil.events.FAKE.x.y", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Flush()
+	select {
+	case err := <-asyncErrs:
+		if !strings.Contains(strings.ToLower(err.Error()), "permission") {
+			t.Fatalf("unexpected: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("publish to vigil.events was not refused")
+	}
+}
+
+// TestIngest: valid messages on vigil.ingest.> become events, malformed ones
+// land in the rejected stream with the reason.
+func TestIngest(t *testing.T) {
+	dir := t.TempDir()
+	in := startInstance(t, dir, nil)
+	urlBytes, _ := os.ReadFile(filepath.Join(dir, NATSURLFile))
+	nc, err := nats.Connect(strings.TrimSpace(string(urlBytes)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The validator handles messages in order and stores a rejection before
+	// it moves on, so once the last (valid) one is listed, all are decided.
+	for _, bad := range []string{`{not json`, `{"event_id":"lower_case"}`, `{"obj_type":"pool"}`} {
+		if _, err := js.Publish(ctx, "vigil.ingest.dc1", []byte(bad)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := js.Publish(ctx, "vigil.ingest.dc1", []byte(`{"event_id":"SERVER_DOWN","obj_type":"pool","obj_name":"web","id":"ingest-ok-1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		code, body := in.do(t, "GET", "/api/v1/events?event_id=SERVER_DOWN", nil)
+		return code == 200 && bytes.Contains(body, []byte("ingest-ok-1"))
+	})
+	in.stop()
+	// Read the rejected stream with vigil's own rights, offline.
+	bus, err := events.StartBus(ctx, events.BusOptions{StoreDir: filepath.Join(dir, JetStreamDir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Stop()
+	s, err := bus.JetStream().Stream(ctx, events.RejectedStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.CachedInfo().State.Msgs; n != 3 {
+		t.Fatalf("rejected stream holds %d messages, want 3", n)
+	}
+	m, err := s.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Header.Get(events.HeaderRejectReason) == "" || string(m.Data) != `{not json` || m.Subject != "vigil.rejected.dc1" {
+		t.Fatalf("rejected message: %s %v %s", m.Subject, m.Header, m.Data)
+	}
+	m, _ = s.GetMsg(ctx, 2)
+	if m.Header.Get(events.HeaderRejectField) != "data.event_id" {
+		t.Fatalf("field header: %v", m.Header)
+	}
+	ingest, err := bus.JetStream().Stream(ctx, events.IngestStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := ingest.CachedInfo().State.Msgs; n != 0 {
+		t.Fatalf("ingest stream still holds %d messages", n)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestEventsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	in := startInstance(t, dir, nil)
+	code, body := in.do(t, "POST", "/api/v1/events", map[string]any{"event_id": "CUSTOM_EVENT", "obj_type": "pool", "obj_name": "web", "id": "survivor-1"})
+	if code != http.StatusCreated {
+		t.Fatalf("%d %s", code, body)
+	}
+	in.stop()
+	in2 := startInstance(t, dir, nil)
+	if in2.token != in.token {
+		t.Fatal("admin token changed across restart")
+	}
+	code, body = in2.do(t, "GET", "/api/v1/events?event_id=CUSTOM_EVENT", nil)
+	if code != 200 || !bytes.Contains(body, []byte("survivor-1")) {
+		t.Fatalf("after restart: %d %s", code, body)
+	}
+	// The config bucket emitted CONFIG_CREATE for the admin token.
+	code, body = in2.do(t, "GET", "/api/v1/events?event_id=CONFIG_CREATE&obj_type=token", nil)
+	if code != 200 || !bytes.Contains(body, []byte(`"resource_name":"admin"`)) || bytes.Contains(body, []byte(`hash`)) {
+		t.Fatalf("config event: %d %s", code, body)
+	}
+	fmt.Fprint(io.Discard, body)
+}

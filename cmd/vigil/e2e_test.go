@@ -1,0 +1,378 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/vigilhq/vigil/vigiltest"
+)
+
+// These tests run the real binary as a child process.
+
+var vigilBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vigil-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if vigilBin, err = vigiltest.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type server = vigiltest.Server
+
+func startServer(t *testing.T, dir string, env []string, args ...string) *server {
+	t.Helper()
+	return vigiltest.Start(t, vigilBin, dir, env, args...)
+}
+
+func term(t *testing.T, s *server) {
+	t.Helper()
+	if err := s.Term(20 * time.Second); err != nil {
+		t.Fatalf("vigil serve after SIGTERM: %v", err)
+	}
+}
+
+func TestCLIEventsPublishListNATSRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, nil)
+	urlBytes, err := os.ReadFile(filepath.Join(dir, "nats.url"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(strings.TrimSpace(string(urlBytes)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("vigil.events.CUSTOM_EVENT.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Flush()
+
+	out, errOut, code := s.CLI(t, "", "events", "publish", "CUSTOM_EVENT", "--obj-type", "pool", "--obj-name", "web", "--details", `{"k":"v"}`)
+	if code != 0 {
+		t.Fatalf("publish: %d %s %s", code, out, errOut)
+	}
+	msg, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		ID   string `json:"id"`
+		Data struct {
+			EventDetails map[string]string `json:"event_details"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(msg.Data, &got); err != nil || got.Data.EventDetails["k"] != "v" {
+		t.Fatalf("nats message: %v %s", err, msg.Data)
+	}
+	listed := func(s *server) {
+		t.Helper()
+		out, errOut, code := s.CLI(t, "", "events", "list", "-o", "json")
+		if code != 0 {
+			t.Fatalf("list: %d %s", code, errOut)
+		}
+		var evs []map[string]any
+		if err := json.Unmarshal([]byte(out), &evs); err != nil {
+			t.Fatalf("list output: %v\n%s", err, out)
+		}
+		for _, e := range evs {
+			if e["id"] == got.ID && e["type"] == "CUSTOM_EVENT" {
+				return
+			}
+		}
+		t.Fatalf("event %s not listed:\n%s", got.ID, out)
+	}
+	listed(s)
+	term(t, s)
+	s2 := startServer(t, dir, nil)
+	listed(s2)
+
+	// Errors are one line on stderr with a non-zero exit.
+	_, errOut, code = s2.CLI(t, "", "events", "publish", "lower", "--obj-type", "pool", "--obj-name", "web")
+	if code == 0 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, "event_id") {
+		t.Fatalf("bad event id: %d %q", code, errOut)
+	}
+}
+
+// TestKillDuringBurst kills `vigil serve` with SIGKILL while 32 clients post
+// events, then checks that every acknowledged event survived and that
+// re-sending the unacknowledged ones stores each id exactly once.
+func TestKillDuringBurst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test")
+	}
+	dir := t.TempDir()
+	for run := range 3 {
+		t.Run(fmt.Sprintf("run%d", run), func(t *testing.T) { killDuringBurst(t, dir, run) })
+	}
+}
+
+func killDuringBurst(t *testing.T, dir string, run int) {
+	s := startServer(t, dir, nil)
+	const clients = 32
+	eventID := fmt.Sprintf("BURST_%d", run)
+	var (
+		acked   atomic.Int64
+		mu      sync.Mutex
+		sent    = map[string]bool{} // id → acknowledged
+		killed  = make(chan struct{})
+		atKill  int64
+		wg      sync.WaitGroup
+		httpc   = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+		stopAll atomic.Bool
+	)
+	post := func(c *http.Client, api, token, id string) bool {
+		body := fmt.Sprintf(`{"event_id":%q,"obj_type":"pool","obj_name":"web","id":%q}`, eventID, id)
+		req, _ := http.NewRequest("POST", api+"/api/v1/events", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := c.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode == http.StatusCreated
+	}
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stopAll.Load(); i++ {
+				id := fmt.Sprintf("r%d-c%d-%d", run, c, i)
+				mu.Lock()
+				sent[id] = false
+				mu.Unlock()
+				if !post(httpc, s.API, s.Token, id) {
+					return
+				}
+				mu.Lock()
+				sent[id] = true
+				mu.Unlock()
+				if acked.Add(1) == 1000 {
+					close(killed)
+				}
+			}
+		}()
+	}
+	select {
+	case <-killed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("burst did not reach 1000 acks")
+	}
+	atKill = acked.Load()
+	_ = s.Cmd.Process.Signal(syscall.SIGKILL)
+	stopAll.Store(true)
+	wg.Wait()
+	<-s.Exited()
+	total := acked.Load()
+	if atKill < 1000 || total >= 5000 {
+		t.Fatalf("kill landed after %d acks (%d in all); want [1000, 5000)", atKill, total)
+	}
+	var ackedIDs, unacked []string
+	for id, ok := range sent {
+		if ok {
+			ackedIDs = append(ackedIDs, id)
+		} else {
+			unacked = append(unacked, id)
+		}
+	}
+	t.Logf("run %d: killed after %d acks, %d acknowledged in all, %d unacknowledged", run, atKill, total, len(unacked))
+
+	s2 := startServer(t, dir, nil)
+	stored := listAll(t, s2, eventID)
+	for _, id := range ackedIDs {
+		if stored[id] != 1 {
+			t.Fatalf("acknowledged event %s stored %d times after restart", id, stored[id])
+		}
+	}
+	for _, id := range unacked {
+		if !post(http.DefaultClient, s2.API, s2.Token, id) {
+			t.Fatalf("re-send %s failed", id)
+		}
+	}
+	stored = listAll(t, s2, eventID)
+	for id := range sent {
+		if stored[id] != 1 {
+			t.Fatalf("event %s stored %d times after re-send", id, stored[id])
+		}
+	}
+	if len(stored) != len(sent) {
+		t.Fatalf("%d distinct ids stored, %d sent", len(stored), len(sent))
+	}
+	term(t, s2)
+}
+
+// listAll pages through GET /api/v1/events and counts ids.
+func listAll(t *testing.T, s *server, eventID string) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	cursor := ""
+	for {
+		req, _ := http.NewRequest("GET", s.API+"/api/v1/events?limit=1000&event_id="+eventID+"&cursor="+cursor, nil)
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Events []struct {
+				ID string `json:"id"`
+			} `json:"events"`
+			NextCursor string `json:"next_cursor"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("list: %d %v", resp.StatusCode, err)
+		}
+		for _, e := range page.Events {
+			counts[e.ID]++
+		}
+		if page.NextCursor == "" {
+			return counts
+		}
+		cursor = page.NextCursor
+	}
+}
+
+func secretsYAML(n int, prefix string) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "---\nkind: Secret\nname: %s-%03d\nspec:\n  data:\n    password: p%d\n", prefix, i, i)
+	}
+	return b.String()
+}
+
+func TestApplyAllOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, nil)
+	good := secretsYAML(3, "good")
+	bad := good + "---\nkind: Secret\nname: broken\nspec:\n  data: [1, 2]\n"
+	_, errOut, code := s.CLI(t, bad, "apply", "-f", "-")
+	if code == 0 || !strings.Contains(errOut, "Secret/broken") || !strings.Contains(errOut, "spec.data") {
+		t.Fatalf("invalid apply: %d %q", code, errOut)
+	}
+	out, _, _ := s.CLI(t, "", "get", "secret", "-o", "json")
+	if strings.Contains(out, "good-000") {
+		t.Fatalf("part of an invalid file was applied:\n%s", out)
+	}
+
+	if out, errOut, code := s.CLI(t, good, "apply", "-f", "-"); code != 0 {
+		t.Fatalf("apply: %d %s %s", code, out, errOut)
+	}
+	var one struct {
+		Metadata struct {
+			Revision uint64 `json:"revision"`
+		} `json:"metadata"`
+	}
+	out, _, _ = s.CLI(t, "", "get", "secret", "good-000", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &one); err != nil || one.Metadata.Revision == 0 {
+		t.Fatalf("get good-000: %v %s", err, out)
+	}
+	revBefore := one.Metadata.Revision
+	// A later object with a stale revision: nothing of the file is written.
+	stale := "kind: Secret\nname: good-000\nspec:\n  data:\n    password: changed\n---\nkind: Secret\nname: fresh\nspec:\n  data:\n    k: v\n---\nkind: Secret\nname: good-001\nmetadata:\n  revision: 1\nspec:\n  data:\n    password: changed\n"
+	_, errOut, code = s.CLI(t, stale, "apply", "-f", "-")
+	if code == 0 || !strings.Contains(errOut, "Secret/good-001") {
+		t.Fatalf("stale apply: %d %q", code, errOut)
+	}
+	out, _, _ = s.CLI(t, "", "get", "secret", "-o", "json")
+	if strings.Contains(out, `"fresh"`) {
+		t.Fatalf("stale batch partly applied:\n%s", out)
+	}
+	var list struct {
+		Items []struct {
+			Name     string `json:"name"`
+			Metadata struct {
+				Revision uint64 `json:"revision"`
+			} `json:"metadata"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, it := range list.Items {
+		if it.Name == "good-000" && it.Metadata.Revision != revBefore {
+			t.Fatalf("good-000 changed from revision %d to %d by a batch that failed", revBefore, it.Metadata.Revision)
+		}
+	}
+	// A stale revision over the API is a 409.
+	req, _ := http.NewRequest("PUT", s.API+"/api/v1/objects/Secret/good-002", strings.NewReader(`{"spec":{"data":{"password":"x"}},"metadata":{"revision":1}}`))
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("stale PUT: %d", resp.StatusCode)
+	}
+}
+
+// TestApplyKilledMidBatch kills the server between staging and committing a
+// batch: after a restart none of the batch is there.
+func TestApplyKilledMidBatch(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, []string{"VIGIL_FAULT_COMMIT_DELAY=60s"})
+	apply := exec.Command(vigilBin, "apply", "-f", "-")
+	apply.Env = append(os.Environ(), "VIGIL_ADDR="+s.API, "VIGIL_TOKEN="+s.Token)
+	apply.Stdin = strings.NewReader(secretsYAML(200, "mid"))
+	var errb bytes.Buffer
+	apply.Stderr = &errb
+	if err := apply.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill the server once the batch is staged and waits for its commit.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(s.Logs(), "pausing before commit") {
+		if time.Now().After(deadline) {
+			t.Fatalf("batch never staged\n%s", s.Logs())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.Kill()
+	err := apply.Wait()
+	if err == nil {
+		t.Fatal("apply succeeded although the server was killed before the commit")
+	}
+	s2 := startServer(t, dir, nil)
+	out, errOut, code := s2.CLI(t, "", "get", "secret", "-o", "json")
+	if code != 0 {
+		t.Fatalf("get: %s", errOut)
+	}
+	if strings.Contains(out, "mid-") {
+		t.Fatalf("a batch killed before its commit left objects:\n%s", out)
+	}
+	// The same file applies whole afterwards.
+	if _, errOut, code := s2.CLI(t, secretsYAML(200, "mid"), "apply", "-f", "-"); code != 0 {
+		t.Fatalf("re-apply: %s", errOut)
+	}
+	out, _, _ = s2.CLI(t, "", "get", "secret", "-o", "json")
+	if n := strings.Count(out, `"mid-`); n != 200 {
+		t.Fatalf("%d of 200 objects after re-apply", n)
+	}
+}

@@ -1,0 +1,185 @@
+// Package vigiltest builds the vigil binary and runs `vigil serve` as a child
+// process for end-to-end tests and benchmarks.
+package vigiltest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Build compiles ./cmd/vigil into dir and returns the binary's path.
+func Build(dir string) (string, error) {
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Dir(filepath.Dir(file))
+	bin := filepath.Join(dir, "vigil")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/vigil")
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build vigil: %w", err)
+	}
+	return bin, nil
+}
+
+// Server is a `vigil serve` child process.
+type Server struct {
+	Bin   string
+	Dir   string
+	Cmd   *exec.Cmd
+	API   string // http://127.0.0.1:port
+	NATS  string // nats://127.0.0.1:port, or "" when off
+	Token string // the admin token
+	// Started is when the process was started; Ready when its addr file appeared.
+	Started, Ready time.Time
+
+	logs *syncBuffer
+	exit chan error
+	once sync.Once
+}
+
+// Start runs `vigil serve` on dir with loopback ports picked by the kernel,
+// waits until it has written its addr file and registers a cleanup that
+// kills it.
+func Start(tb testing.TB, bin, dir string, env []string, args ...string) *Server {
+	tb.Helper()
+	_ = os.Remove(filepath.Join(dir, "addr"))
+	argv := append([]string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0"}, args...)
+	cmd := exec.Command(bin, argv...)
+	cmd.Env = append(os.Environ(), env...)
+	s := &Server{Bin: bin, Dir: dir, Cmd: cmd, logs: &syncBuffer{}, exit: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = io.Discard, s.logs
+	s.Started = time.Now()
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	go func() { s.exit <- cmd.Wait() }()
+	tb.Cleanup(s.Kill)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if data, err := os.ReadFile(filepath.Join(dir, "addr")); err == nil {
+			s.Ready = time.Now()
+			for _, line := range strings.Split(string(data), "\n") {
+				if v, ok := strings.CutPrefix(line, "api="); ok {
+					s.API = v
+				}
+				if v, ok := strings.CutPrefix(line, "nats="); ok {
+					s.NATS = v
+				}
+			}
+			break
+		}
+		select {
+		case err := <-s.exit:
+			s.exit <- err
+			tb.Fatalf("vigil serve exited: %v\n%s", err, s.Logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("vigil serve not ready\n%s", s.Logs())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.Token = strings.TrimSpace(string(tok))
+	return s
+}
+
+// Logs returns what the process wrote to stderr so far.
+func (s *Server) Logs() string { return s.logs.String() }
+
+// Kill sends SIGKILL and waits for the process to end. It is idempotent.
+func (s *Server) Kill() {
+	s.once.Do(func() {
+		_ = s.Cmd.Process.Signal(syscall.SIGKILL)
+		select {
+		case <-s.exit:
+		case <-time.After(10 * time.Second):
+		}
+	})
+}
+
+// Term sends SIGTERM and returns the exit error once the process ended.
+func (s *Server) Term(timeout time.Duration) error {
+	var err error
+	s.once.Do(func() {
+		if err = s.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			return
+		}
+		select {
+		case err = <-s.exit:
+		case <-time.After(timeout):
+			_ = s.Cmd.Process.Signal(syscall.SIGKILL)
+			err = fmt.Errorf("no exit %s after SIGTERM", timeout)
+		}
+	})
+	return err
+}
+
+// Exited returns a channel that yields the exit error once.
+func (s *Server) Exited() <-chan error { return s.exit }
+
+// CLI runs a client command against s and returns stdout, stderr and the exit code.
+func (s *Server) CLI(tb testing.TB, stdin string, args ...string) (string, string, int) {
+	tb.Helper()
+	cmd := exec.Command(s.Bin, args...)
+	cmd.Env = append(os.Environ(), "VIGIL_ADDR="+s.API, "VIGIL_TOKEN="+s.Token)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		tb.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// RSS returns the resident set size of the process in bytes.
+func (s *Server) RSS() (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.Cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err != nil {
+				return 0, err
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", s.Cmd.Process.Pid)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
