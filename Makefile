@@ -40,8 +40,10 @@ fuzz:
 	./scripts/fuzz $(FUZZTIME)
 
 ## bench: durable event throughput, ready time, idle RSS
-bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 5s -timeout 30m ./bench/
+bench:
+	$(GO) test -run '^$$' -bench 'PostEvents' -benchtime 100000x -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench 'Ready' -benchtime 5x -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench 'IdleRSS' -benchtime 1x -timeout 30m ./bench/
 
 clean:
 	rm -rf bin

@@ -256,7 +256,7 @@ func sealSecret(c Cipher, spec, prev json.RawMessage) (json.RawMessage, error) {
 		}
 		out.Data[k] = sealed
 	}
-	return json.Marshal(out)
+	return marshal(out)
 }
 
 func redactSecret(spec json.RawMessage) json.RawMessage {
@@ -272,7 +272,7 @@ func redactSecret(spec json.RawMessage) json.RawMessage {
 	for _, k := range keys {
 		s.Data[k] = Redacted
 	}
-	out, _ := json.Marshal(s)
+	out, _ := marshal(s)
 	return out
 }
 
@@ -325,4 +325,16 @@ func typeName(t string) string {
 		return "true or false"
 	}
 	return t
+}
+
+// marshal encodes v as JSON without escaping <, > and &, so that stored and
+// shown objects read as written.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

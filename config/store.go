@@ -413,7 +413,7 @@ func (s *Store) planPut(ctx context.Context, obj *Object, kd *Kind, opts ApplyOp
 		res.Action = "updated"
 		next.Metadata.UUID, next.Metadata.Tenant, next.Metadata.Created = cur.Metadata.UUID, cur.Metadata.Tenant, cur.Metadata.Created
 	}
-	data, err := json.Marshal(next)
+	data, err := marshal(next)
 	if err != nil {
 		return plan{}, fmt.Errorf("%s: encode: %w", id, err)
 	}

@@ -1,0 +1,201 @@
+// Package bench measures the figures of the design's performance table
+// against the real binary: durable events per second through the API, ready
+// time with an empty and a 1 GiB store, and idle RSS. Run with `make bench`.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/events"
+	"github.com/vigilhq/vigil/vigiltest"
+)
+
+var (
+	vigilBin string
+	bigOnce  sync.Once
+	bigDir   string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vigil-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if vigilBin, err = vigiltest.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if bigDir != "" {
+		os.RemoveAll(bigDir)
+	}
+	os.Exit(code)
+}
+
+// BenchmarkPostEvents: 32 clients each POST an event and wait for its
+// durable acknowledgement before sending the next.
+func BenchmarkPostEvents(b *testing.B) {
+	s := vigiltest.Start(b, vigilBin, b.TempDir(), nil, "--nats-listen", "off")
+	const clients = 32
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
+	body := `{"event_id":"BENCH_EVENT","obj_type":"pool","obj_name":"web","event_details":{"server":"10.0.0.5:8080"}}`
+	post := func() error {
+		req, _ := http.NewRequest("POST", s.API+"/api/v1/events", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	for range 200 { // warm the connections
+		if err := post(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	b.ResetTimer()
+	start := time.Now()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if err := post(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+}
+
+// BenchmarkReadyEmpty: from exec to /readyz answering 200 on a new data dir.
+func BenchmarkReadyEmpty(b *testing.B) {
+	for range b.N {
+		readyTime(b, b.TempDir())
+	}
+}
+
+// BenchmarkReady1GiB: the same with 1 GiB of events in the store.
+func BenchmarkReady1GiB(b *testing.B) {
+	bigOnce.Do(func() {
+		bigDir = filepath.Join(os.TempDir(), fmt.Sprintf("vigil-bench-1gib-%d", os.Getpid()))
+		fill(b, bigDir, 1<<30)
+		// One start to let JetStream write its index after the fill.
+		s := vigiltest.Start(b, vigilBin, bigDir, nil, "--nats-listen", "off")
+		if err := s.Term(30 * time.Second); err != nil {
+			b.Fatal(err)
+		}
+	})
+	dir := bigDir
+	b.ResetTimer()
+	for range b.N {
+		readyTime(b, dir)
+	}
+}
+
+func readyTime(b *testing.B, dir string) {
+	b.Helper()
+	s := vigiltest.Start(b, vigilBin, dir, nil, "--nats-listen", "off")
+	for {
+		resp, err := http.Get(s.API + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ms := float64(time.Since(s.Started).Microseconds()) / 1000
+	b.ReportMetric(ms, "ms-ready")
+	b.StopTimer()
+	if err := s.Term(30 * time.Second); err != nil {
+		b.Fatal(err)
+	}
+	b.StartTimer()
+}
+
+// fill writes about size bytes of events into the data dir's events stream.
+func fill(b *testing.B, dir string, size int64) {
+	b.Helper()
+	ctx := context.Background()
+	bus, err := events.StartBus(ctx, events.BusOptions{StoreDir: filepath.Join(dir, "jetstream")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bus.Stop()
+	details := map[string]string{"blob": strings.Repeat("x", 16<<10)}
+	var written int64
+	for i := 0; written < size-(32<<20); i++ {
+		ev, err := events.New("BENCH_FILL", "pool", fmt.Sprintf("p%d", i%100), details, "/bench", time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, err := bus.PublishAsync(ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = f
+		written += 16 << 10
+		if i%4096 == 4095 {
+			select {
+			case <-bus.JetStream().PublishAsyncComplete():
+			case <-time.After(60 * time.Second):
+				b.Fatal("fill stalled")
+			}
+		}
+	}
+	<-bus.JetStream().PublishAsyncComplete()
+	st, err := bus.JetStream().Stream(ctx, events.EventsStream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("store filled: %d events, %d MiB", st.CachedInfo().State.Msgs, st.CachedInfo().State.Bytes>>20)
+}
+
+// BenchmarkIdleRSS: resident memory of `vigil serve` after 30 s idle.
+func BenchmarkIdleRSS(b *testing.B) {
+	for range b.N {
+		s := vigiltest.Start(b, vigilBin, b.TempDir(), nil)
+		time.Sleep(30 * time.Second)
+		rss, err := s.RSS()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(rss)/(1<<20), "MB-rss")
+		if err := s.Term(30 * time.Second); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
