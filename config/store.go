@@ -481,7 +481,7 @@ func (s *Store) commit(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
 			}
 		}
 		if s.opts.BeforeCommit != nil {
-			if err := s.nc.FlushWithContext(ctx); err != nil {
+			if err := s.nc.FlushTimeout(10 * time.Second); err != nil {
 				return 0, fmt.Errorf("stage batch: %w", err)
 			}
 			s.opts.BeforeCommit()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -82,7 +83,14 @@ func (v *Validator) Stop() {
 }
 
 func (v *Validator) handle(msg jetstream.Msg) {
-	source := "/nats/" + strings.TrimPrefix(msg.Subject(), IngestPrefix+".")
+	tail := url.PathEscape(strings.TrimPrefix(msg.Subject(), IngestPrefix+"."))
+	if len(tail) > 200 {
+		tail = tail[:200]
+		if i := strings.LastIndexByte(tail, '%'); i >= len(tail)-2 {
+			tail = tail[:i] // do not split an escape
+		}
+	}
+	source := "/nats/" + tail
 	ev, err := Decode(msg.Data(), source, v.now())
 	var f jetstream.PubAckFuture
 	if err == nil {

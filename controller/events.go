@@ -1,0 +1,232 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/vigilhq/vigil/events"
+)
+
+// Bounds of GET /api/v1/events.
+const (
+	DefaultEventLimit = 100
+	MaxEventLimit     = 1000
+)
+
+var eventIDRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+
+// publishAnswer is the answer of POST /api/v1/events.
+type publishAnswer struct {
+	ID        string `json:"id"`
+	Seq       uint64 `json:"seq"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// eventList is the answer of GET /api/v1/events.
+type eventList struct {
+	Events     []json.RawMessage `json:"events"`
+	NextCursor string            `json:"next_cursor"`
+}
+
+func (a *API) handlePublish(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r, MaxEventBody)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	caller, _ := IdentityFrom(r.Context())
+	ev, err := events.Decode(body, "/vigil/api/"+caller.Name, a.now())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	res, err := a.bus.Publish(r.Context(), ev)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, publishAnswer{ID: ev.ID, Seq: res.Seq, Duplicate: res.Duplicate})
+}
+
+// eventFilter parses the filter query parameters shared by the list and
+// the stream. Unknown parameters are refused, so a typo cannot widen a
+// filter silently.
+func (a *API) eventFilter(r *http.Request, list bool) (events.Filter, error) {
+	f := events.Filter{Limit: DefaultEventLimit}
+	q := r.URL.Query()
+	for name := range q {
+		switch name {
+		case "event_id", "obj_type", "obj_name", "since", "cursor":
+		case "limit":
+			if list {
+				continue
+			}
+			fallthrough
+		default:
+			return f, errBadRequest(name, "unknown query parameter %q", name)
+		}
+	}
+	f.EventID, f.ObjType, f.ObjName = q.Get("event_id"), q.Get("obj_type"), q.Get("obj_name")
+	if f.EventID != "" && !eventIDRE.MatchString(f.EventID) {
+		return f, errBadRequest("event_id", "must match ^[A-Z][A-Z0-9_]*$, got %q", f.EventID)
+	}
+	if s := q.Get("since"); s != "" {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			f.Since = t
+		} else if d, err := time.ParseDuration(s); err == nil && d > 0 {
+			f.Since = a.now().Add(-d)
+		} else {
+			return f, errBadRequest("since", "must be an RFC 3339 time or a positive duration such as 15m, got %q", s)
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxEventLimit {
+			return f, errBadRequest("limit", "must be an integer from 1 to %d, got %q", MaxEventLimit, s)
+		}
+		f.Limit = n
+	}
+	if s := q.Get("cursor"); s != "" {
+		seq, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || seq == 0 {
+			return f, errBadRequest("cursor", "must be a cursor from next_cursor, got %q", s)
+		}
+		f.StartSeq = seq
+	}
+	return f, nil
+}
+
+func (a *API) handleListEvents(w http.ResponseWriter, r *http.Request) {
+	f, err := a.eventFilter(r, true)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	stored, next, err := a.bus.List(r.Context(), f)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out := eventList{Events: make([]json.RawMessage, 0, len(stored))}
+	for _, s := range stored {
+		if !json.Valid(s.Data) {
+			a.log.Error("skip stored event that is not JSON", "seq", s.Seq)
+			continue
+		}
+		out.Events = append(out.Events, s.Data)
+	}
+	if next != 0 {
+		out.NextCursor = strconv.FormatUint(next, 10)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleStream serves events as Server-Sent Events until the client goes
+// away. Each event is `id: <seq>`, `event: <EVENT_ID>`, `data: <cloudevent>`;
+// Last-Event-ID resumes after that sequence.
+func (a *API) handleStream(w http.ResponseWriter, r *http.Request) {
+	f, err := a.eventFilter(r, false)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	f.Limit = 0
+	if s := r.Header.Get("Last-Event-ID"); s != "" {
+		seq, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			a.writeError(w, r, errBadRequest("Last-Event-ID", "must be an event id from this stream, got %q", s))
+			return
+		}
+		f.StartSeq, f.Since = seq+1, time.Time{}
+	}
+
+	rc := http.NewResponseController(w)
+	// An event stream outlives any server write timeout.
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		a.log.Debug("clear write deadline", "err", err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	evs := make(chan events.Stored)
+	followed := make(chan error, 1)
+	go func() {
+		followed <- a.bus.Follow(ctx, f, func(s events.Stored) error {
+			select {
+			case evs <- s:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	defer func() {
+		cancel()
+		<-followed
+	}()
+
+	tick := time.NewTicker(a.keepAlive)
+	defer tick.Stop()
+	var buf bytes.Buffer
+	for {
+		buf.Reset()
+		select {
+		case s := <-evs:
+			writeSSE(&buf, s)
+		case <-tick.C:
+			buf.WriteString(": keepalive\n\n")
+		case err := <-followed:
+			followed <- err // for the deferred wait
+			if err != nil && ctx.Err() == nil {
+				a.log.Error("event stream ended", "err", err)
+			}
+			return
+		case <-ctx.Done():
+			return
+		}
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
+}
+
+// writeSSE frames one stored event.
+func writeSSE(buf *bytes.Buffer, s events.Stored) {
+	var head struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(s.Data, &head)
+	fmt.Fprintf(buf, "id: %d\n", s.Seq)
+	if eventIDRE.MatchString(head.Type) {
+		fmt.Fprintf(buf, "event: %s\n", head.Type)
+	}
+	data := s.Data
+	var compact bytes.Buffer
+	if bytes.ContainsAny(data, "\r\n") && json.Compact(&compact, data) == nil {
+		data = compact.Bytes()
+	}
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		buf.WriteString("data: ")
+		buf.Write(bytes.TrimSuffix(line, []byte("\r")))
+		buf.WriteByte('\n')
+	}
+	buf.WriteByte('\n')
+}

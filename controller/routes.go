@@ -1,0 +1,174 @@
+package controller
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Route is one entry of the route table, the single list that the mux, the
+// OpenAPI document and the tests are built from.
+type Route struct {
+	// Method is the HTTP method ("GET" also serves HEAD).
+	Method string
+	// Pattern is the http.ServeMux path pattern, e.g.
+	// "/api/v1/objects/{kind}/{name}".
+	Pattern string
+	// Auth is how the route authenticates its caller.
+	Auth AuthClass
+	// Perm is what the caller's role needs; PermObjectRead and
+	// PermObjectWrite are refined per kind by [ObjectPerm].
+	Perm Perm
+	// Summary is one line for the OpenAPI document.
+	Summary string
+
+	handler http.HandlerFunc
+	doc     routeDoc
+}
+
+// MuxPattern returns "METHOD /path", the pattern registered with the mux and
+// the `route` label of the API's metrics.
+func (rt Route) MuxPattern() string { return rt.Method + " " + rt.Pattern }
+
+// routeDoc feeds the OpenAPI document.
+type routeDoc struct {
+	query   []string // names of query parameters, described in queryParams
+	body    any      // request body schema, nil when none
+	status  int      // success status; 200 when zero
+	resp    any      // success response schema, nil for an empty object
+	stream  bool     // the answer is text/event-stream
+	headers []string // request headers the route reads, described in headerParams
+}
+
+// routeTable lists every route. Auth class and perm are declared here and
+// nowhere else.
+func (a *API) routeTable() []Route {
+	metricsAuth, metricsPerm := AuthToken, PermRead
+	if a.metricsPublic {
+		metricsAuth, metricsPerm = AuthPublic, PermNone
+	}
+	eventQuery := []string{"event_id", "obj_type", "obj_name", "since", "limit", "cursor"}
+	return []Route{
+		{Method: "GET", Pattern: "/healthz", Auth: AuthPublic, Perm: PermNone,
+			Summary: "Liveness: the process serves HTTP.", handler: a.handleHealthz,
+			doc: routeDoc{resp: ref("Health")}},
+		{Method: "GET", Pattern: "/readyz", Auth: AuthPublic, Perm: PermNone,
+			Summary: "Readiness: the bus answers and the tokens are loaded; 503 otherwise.", handler: a.handleReadyz,
+			doc: routeDoc{resp: ref("Health")}},
+		{Method: "GET", Pattern: "/metrics", Auth: metricsAuth, Perm: metricsPerm,
+			Summary: "Prometheus metrics.", handler: promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{}).ServeHTTP,
+			doc: routeDoc{resp: textSchema}},
+		{Method: "GET", Pattern: "/api/v1/openapi.json", Auth: AuthToken, Perm: PermRead,
+			Summary: "This OpenAPI document.", handler: a.handleOpenAPI,
+			doc: routeDoc{resp: map[string]any{"type": "object"}}},
+
+		{Method: "GET", Pattern: "/api/v1/kinds", Auth: AuthToken, Perm: PermRead,
+			Summary: "List the registered kinds.", handler: a.handleKinds,
+			doc: routeDoc{resp: objectOf("kinds", arrayOf(ref("Kind")))}},
+		{Method: "GET", Pattern: "/api/v1/objects/{kind}", Auth: AuthToken, Perm: PermObjectRead,
+			Summary: "List the objects of a kind, sorted by name (Sensitive kinds redacted).", handler: a.handleListObjects,
+			doc: routeDoc{resp: objectOf("items", arrayOf(ref("Object")))}},
+		{Method: "GET", Pattern: "/api/v1/objects/{kind}/{name}", Auth: AuthToken, Perm: PermObjectRead,
+			Summary: "Get one object (redacted).", handler: a.handleGetObject,
+			doc: routeDoc{resp: ref("Object")}},
+		{Method: "PUT", Pattern: "/api/v1/objects/{kind}/{name}", Auth: AuthToken, Perm: PermObjectWrite,
+			Summary: "Create or update one object; metadata.revision makes it conditional.", handler: a.handlePutObject,
+			doc: routeDoc{query: []string{"dry_run"}, body: ref("Object"), resp: ref("Object")}},
+		{Method: "DELETE", Pattern: "/api/v1/objects/{kind}/{name}", Auth: AuthToken, Perm: PermObjectWrite,
+			Summary: "Delete one object; ?revision=N deletes only if unchanged.", handler: a.handleDeleteObject,
+			doc: routeDoc{query: []string{"revision"}, resp: objectOf("results", arrayOf(ref("Result")))}},
+		{Method: "POST", Pattern: "/api/v1/apply", Auth: AuthToken, Perm: PermObjectWrite,
+			Summary: "Create or update many objects, all or nothing.", handler: a.handleApply,
+			doc: routeDoc{body: ref("ApplyRequest"), resp: objectOf("results", arrayOf(ref("Result")))}},
+		{Method: "POST", Pattern: "/api/v1/delete", Auth: AuthToken, Perm: PermObjectWrite,
+			Summary: "Delete many objects, all or nothing.", handler: a.handleDelete,
+			doc: routeDoc{body: ref("DeleteRequest"), resp: objectOf("results", arrayOf(ref("Result")))}},
+
+		{Method: "POST", Pattern: "/api/v1/events", Auth: AuthToken, Perm: PermPublish,
+			Summary: "Publish an event (CloudEvents structured JSON or a bare record).", handler: a.handlePublish,
+			doc: routeDoc{body: ref("Event"), status: http.StatusCreated, resp: ref("PublishResult")}},
+		{Method: "GET", Pattern: "/api/v1/events", Auth: AuthToken, Perm: PermRead,
+			Summary: "List stored events, oldest first.", handler: a.handleListEvents,
+			doc: routeDoc{query: eventQuery, resp: ref("EventList")}},
+		{Method: "GET", Pattern: "/api/v1/events/stream", Auth: AuthToken, Perm: PermRead,
+			Summary: "Follow events as Server-Sent Events; Last-Event-ID resumes.", handler: a.handleStream,
+			doc: routeDoc{query: eventQuery[:5], headers: []string{"Last-Event-ID"}, stream: true}},
+
+		{Method: "GET", Pattern: "/api/v1/whoami", Auth: AuthToken, Perm: PermRead,
+			Summary: "The caller's token name, role and expiry.", handler: a.handleWhoami,
+			doc: routeDoc{resp: ref("Identity")}},
+		{Method: "POST", Pattern: "/api/v1/tokens", Auth: AuthToken, Perm: PermAdmin,
+			Summary: "Create a token; the answer is the only time it is shown.", handler: a.handleCreateToken,
+			doc: routeDoc{body: ref("TokenRequest"), status: http.StatusCreated, resp: ref("NewToken")}},
+		{Method: "GET", Pattern: "/api/v1/tokens", Auth: AuthToken, Perm: PermPrivilegedRead,
+			Summary: "List tokens (never their values or hashes).", handler: a.handleListTokens,
+			doc: routeDoc{resp: objectOf("items", arrayOf(ref("TokenInfo")))}},
+		{Method: "DELETE", Pattern: "/api/v1/tokens/{name}", Auth: AuthToken, Perm: PermAdmin,
+			Summary: "Revoke a token; the next request with it gets 401.", handler: a.handleRevokeToken,
+			doc: routeDoc{resp: objectOf("name", map[string]any{"type": "string"})}},
+
+		{Method: "POST", Pattern: "/hooks/{name}", Auth: AuthReceiver, Perm: PermNone,
+			Summary: "A webhook receiver; it checks its own auth.", handler: a.handleHook,
+			doc: routeDoc{body: map[string]any{}, resp: map[string]any{}}},
+	}
+}
+
+// wrap applies the route's auth class and its route-level perm.
+func (a *API) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch rt.Auth {
+		case AuthToken:
+			id, err := a.authenticate(r)
+			if err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+			if sw, ok := w.(*statusWriter); ok {
+				sw.caller = id.Name
+			}
+			r = r.WithContext(withIdentity(r.Context(), id))
+			if err := authorize(r, rt.Perm); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+		case AuthPublic, AuthReceiver:
+		default:
+			// A route without a known class is a bug; fail closed.
+			a.writeError(w, r, errForbidden("route has no auth class"))
+			return
+		}
+		rt.handler(w, r)
+	})
+}
+
+func (a *API) handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": a.version})
+}
+
+func (a *API) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if err := a.bus.Ready(); err != nil {
+		a.log.Warn("not ready", "reason", "bus", "err", err)
+		writeErrorBody(w, errUnavailable("event bus is not ready"))
+		return
+	}
+	if !a.tokens.isSynced() {
+		writeErrorBody(w, errUnavailable("tokens are not loaded yet"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": a.version})
+}
+
+func (a *API) handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(a.openapi)
+}
+
+func (a *API) handleHook(w http.ResponseWriter, r *http.Request) {
+	if a.hooks == nil {
+		writeErrorBody(w, errNotFound("WebhookReceiver/"+r.PathValue("name"), "no such receiver"))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxHookBody)
+	a.hooks.ServeHTTP(w, r)
+}
