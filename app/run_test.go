@@ -256,7 +256,7 @@ func TestIngest(t *testing.T) {
 		t.Fatalf("rejected message: %s %v %s", m.Subject, m.Header, m.Data)
 	}
 	m, _ = s.GetMsg(ctx, 2)
-	if m.Header.Get(events.HeaderRejectField) != "data.event_id" {
+	if m.Header.Get(events.HeaderRejectField) != "event_id" {
 		t.Fatalf("field header: %v", m.Header)
 	}
 	ingest, err := bus.JetStream().Stream(ctx, events.IngestStream)

@@ -158,7 +158,7 @@ func (b *Bus) startEmbedded() error {
 	if err != nil {
 		return fmt.Errorf("embedded nats: %w", err)
 	}
-	srv.SetLoggerV2(&natsLogger{log: b.log.With("component", "nats")}, false, false, false)
+	srv.SetLoggerV2(&natsLogger{log: b.opts.Logger.With("component", "nats")}, false, false, false)
 	b.srv = srv
 	go srv.Start()
 	if !srv.ReadyForConnections(b.opts.ReadyWait) {
@@ -386,7 +386,14 @@ func (l *natsLogger) Noticef(format string, v ...any) {
 }
 
 func (l *natsLogger) Warnf(format string, v ...any) {
-	l.log.Warn("nats server", "detail", fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	if strings.HasPrefix(msg, "Plaintext passwords detected") {
+		// The passwords are random and live only in this process and in
+		// the 0600 nats.url file; bcrypt would slow every start.
+		l.log.Debug("nats server", "detail", msg)
+		return
+	}
+	l.log.Warn("nats server", "detail", msg)
 }
 
 func (l *natsLogger) Fatalf(format string, v ...any) {
