@@ -3,11 +3,20 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -301,4 +311,153 @@ func TestEventsSurviveRestart(t *testing.T) {
 		t.Fatalf("config event: %d %s", code, body)
 	}
 	fmt.Fprint(io.Discard, body)
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key, returning the paths.
+func selfSigned(t *testing.T, dir string) (certPath, keyPath string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "vigil-test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	_ = os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	_ = os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	return certPath, keyPath
+}
+
+func TestTLS(t *testing.T) {
+	certs := t.TempDir()
+	certPath, keyPath := selfSigned(t, certs)
+	in := startInstance(t, t.TempDir(), func(o *Options) { o.TLSCert, o.TLSKey = certPath, keyPath })
+	if !strings.HasPrefix(in.api, "https://") {
+		t.Fatalf("api %s", in.api)
+	}
+	if _, err := http.Get(in.api + "/healthz"); err == nil {
+		t.Fatal("an unknown CA was trusted")
+	}
+	pool := x509.NewCertPool()
+	pemBytes, _ := os.ReadFile(certPath)
+	pool.AppendCertsFromPEM(pemBytes)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	resp, err := c.Get(in.api + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("healthz over TLS: %d %s", resp.StatusCode, resp.Proto)
+	}
+	// One of the pair alone is refused.
+	err = Run(context.Background(), Options{DataDir: t.TempDir(), TLSCert: certPath, Logger: slog.New(slog.DiscardHandler)})
+	if err == nil || !strings.Contains(err.Error(), "--tls-key") {
+		t.Fatalf("cert without key: %v", err)
+	}
+}
+
+// TestExternalNATS runs vigil against a NATS server it does not own.
+func TestExternalNATS(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{JetStream: true, StoreDir: t.TempDir(), Port: -1, Host: "127.0.0.1", NoSigs: true, NoLog: true,
+		Users: []*server.User{{Username: "vigil-svc", Password: "s3cret"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(ns.Shutdown) // after vigil's own cleanup
+	in := startInstance(t, t.TempDir(), func(o *Options) {
+		o.NATSURL, o.NATSListen, o.NATSUser, o.NATSPassword = ns.ClientURL(), "off", "vigil-svc", "s3cret"
+	})
+	if in.nats != "" {
+		t.Fatalf("vigil exposed a NATS port with an external server: %s", in.nats)
+	}
+	if _, err := os.Stat(filepath.Join(in.dir, NATSURLFile)); err == nil {
+		t.Fatal("credentials written for a server vigil does not own")
+	}
+	code, body := in.do(t, "POST", "/api/v1/events", map[string]any{"event_id": "EXT_EVENT", "obj_type": "pool", "obj_name": "web", "id": "ext-1"})
+	if code != http.StatusCreated {
+		t.Fatalf("%d %s", code, body)
+	}
+	nc, err := nats.Connect(ns.ClientURL(), nats.UserInfo("vigil-svc", "s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, events.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, "vigil.events.EXT_EVENT.pool.web")
+	if err != nil || !bytes.Contains(m.Data, []byte("ext-1")) {
+		t.Fatalf("event not in the external server: %v", err)
+	}
+	// With the server gone, vigil still stops promptly.
+	ns.Shutdown()
+	start := time.Now()
+	in.stop()
+	if d := time.Since(start); d > 12*time.Second {
+		t.Fatalf("stop without NATS took %s", d)
+	}
+	// Wrong credentials give a clear error that does not echo the password.
+	ns2, err := server.NewServer(&server.Options{Port: -1, Host: "127.0.0.1", NoSigs: true, NoLog: true,
+		Users: []*server.User{{Username: "vigil-svc", Password: "s3cret"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns2.Start()
+	if !ns2.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(ns2.Shutdown)
+	err = Run(context.Background(), Options{DataDir: t.TempDir(), NATSURL: "nats://vigil-svc:wrong@" + strings.TrimPrefix(ns2.ClientURL(), "nats://"), NATSListen: "off", Logger: slog.New(slog.DiscardHandler)})
+	if err == nil || strings.Contains(err.Error(), "wrong") || !strings.Contains(err.Error(), "connect") {
+		t.Fatalf("bad credentials: %v", err)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	in := startInstance(t, t.TempDir(), nil)
+	if code, body := in.do(t, "POST", "/api/v1/events", map[string]any{"event_id": "METRIC_EVENT", "obj_type": "pool", "obj_name": "web"}); code != 201 {
+		t.Fatalf("%d %s", code, body)
+	}
+	if code, _ := in.do(t, "GET", "/api/v1/objects/Secret/nope", nil); code != 404 {
+		t.Fatalf("want 404, got %d", code)
+	}
+	waitFor(t, func() bool {
+		code, body := in.do(t, "GET", "/metrics", nil)
+		s := string(body)
+		return code == 200 &&
+			strings.Contains(s, `vigil_events_total{event_id="METRIC_EVENT"} 1`) &&
+			strings.Contains(s, "vigil_jetstream_up 1") &&
+			strings.Contains(s, `vigil_stream_messages{stream="VIGIL_EVENTS"}`) &&
+			strings.Contains(s, `code="404"`) && strings.Contains(s, `route="GET /api/v1/objects/{kind}/{name}"`)
+	})
+	resp, err := http.Get(in.api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("metrics without a token: %d", resp.StatusCode)
+	}
 }

@@ -19,6 +19,9 @@ import (
 // changes into CONFIG_* events.
 const emitterConsumer = "vigil-config-events"
 
+// stopGrace bounds how long Stop waits for a change in flight.
+const stopGrace = 5 * time.Second
+
 // Publisher stores events; *events.Bus is one.
 type Publisher interface {
 	Publish(ctx context.Context, ev *events.Event) (events.PublishResult, error)
@@ -69,7 +72,11 @@ func (e *Emitter) Stop() {
 	e.once.Do(func() {
 		if e.cc != nil {
 			e.cc.Drain()
-			<-e.cc.Closed()
+			select {
+			case <-e.cc.Closed():
+			case <-time.After(stopGrace):
+				e.cc.Stop() // the server is gone: stop without draining
+			}
 		}
 	})
 }

@@ -21,6 +21,9 @@ const (
 	HeaderOriginalSubject = "Vigil-Original-Subject"
 )
 
+// stopGrace bounds how long Stop waits for messages in flight.
+const stopGrace = 5 * time.Second
+
 // validatorConsumer is the durable consumer of the ingest stream.
 const validatorConsumer = "vigil-validator"
 
@@ -76,7 +79,11 @@ func (v *Validator) Stop() {
 	v.once.Do(func() {
 		if v.cc != nil {
 			v.cc.Drain()
-			<-v.cc.Closed()
+			select {
+			case <-v.cc.Closed():
+			case <-time.After(stopGrace):
+				v.cc.Stop() // the server is gone: stop without draining
+			}
 		}
 		close(v.done)
 	})

@@ -376,3 +376,106 @@ func TestApplyKilledMidBatch(t *testing.T) {
 		t.Fatalf("%d of 200 objects after re-apply", n)
 	}
 }
+
+func TestConfigFilesReloadAndPrune(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(t.TempDir(), "conf")
+	if err := os.MkdirAll(cfg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(cfg, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a.yaml", "kind: Secret\nname: from-file-a\nspec:\n  data:\n    k: one\n")
+	write("b.yaml", "kind: Secret\nname: from-file-b\nspec:\n  data:\n    k: two\n")
+	s := startServer(t, dir, nil, "--config", cfg, "--config-prune")
+	names := func() string {
+		out, errOut, code := s.CLI(t, "", "get", "secret")
+		if code != 0 {
+			t.Fatalf("get: %s", errOut)
+		}
+		return out
+	}
+	if out := names(); !strings.Contains(out, "from-file-a") || !strings.Contains(out, "from-file-b") {
+		t.Fatalf("config not applied at start:\n%s", out)
+	}
+	// An object written by a user is never pruned.
+	if _, errOut, code := s.CLI(t, "kind: Secret\nname: by-hand\nspec:\n  data:\n    k: v\n", "apply", "-f", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if err := os.Remove(filepath.Join(cfg, "b.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	write("c.yaml", "kind: Secret\nname: from-file-c\nspec:\n  data:\n    k: three\n")
+	if err := s.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := names()
+		if strings.Contains(out, "from-file-c") && !strings.Contains(out, "from-file-b") {
+			if !strings.Contains(out, "by-hand") || !strings.Contains(out, "from-file-a") {
+				t.Fatalf("reload pruned too much:\n%s", out)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not reload:\n%s\n%s", out, s.Logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A broken file on reload is logged and changes nothing.
+	write("d.yaml", "kind: Secret\nname: broken\nspec: [\n")
+	_ = s.Cmd.Process.Signal(syscall.SIGHUP)
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.Logs(), "reload config") {
+		if time.Now().After(deadline) {
+			t.Fatalf("broken reload not reported:\n%s", s.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out := names(); !strings.Contains(out, "from-file-c") {
+		t.Fatalf("broken reload changed objects:\n%s", out)
+	}
+	// A broken file at start stops vigil with a clear error.
+	term(t, s)
+	cmd := exec.Command(vigilBin, "serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--nats-listen", "off", "--config", cfg)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "d.yaml") {
+		t.Fatalf("start with broken config: %v\n%s", err, out)
+	}
+}
+
+func TestResetAdminToken(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, nil)
+	old := s.Token
+	out, errOut, code := s.CLI(t, "", "token", "reset-admin", "--data-dir", dir)
+	if code == 0 || !strings.Contains(errOut, "in use") {
+		t.Fatalf("reset-admin while running: %d %s %s", code, out, errOut)
+	}
+	term(t, s)
+	if err := os.Remove(filepath.Join(dir, "admin.token")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(vigilBin, "token", "reset-admin", "--data-dir", dir)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("reset-admin: %v\n%s", err, b)
+	}
+	s2 := startServer(t, dir, nil)
+	if s2.Token == old || s2.Token == "" {
+		t.Fatal("token not replaced")
+	}
+	if _, _, code := s2.CLI(t, "", "token", "list"); code != 0 {
+		t.Fatal("new admin token refused")
+	}
+	cmd = exec.Command(vigilBin, "token", "list")
+	cmd.Env = append(os.Environ(), "VIGIL_ADDR="+s2.API, "VIGIL_TOKEN="+old)
+	b, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "unauthorized") {
+		t.Fatalf("old admin token still works: %v %s", err, b)
+	}
+}
