@@ -18,8 +18,8 @@ type Kind struct {
 	// Validate checks a spec. It returns a *FieldError whose Field is the
 	// path inside the object (starting with "spec"), or another error.
 	Validate func(spec json.RawMessage) error
-	// Sensitive kinds (Secret, Token) may be read and written only by the
-	// admin and operator roles, never by a script's token.
+	// Sensitive kinds (Secret, Token) are closed to a script's token; the
+	// API shows them redacted. The role matrix lives in package controller.
 	Sensitive bool
 	// AdminOnly kinds may be written only by admins.
 	AdminOnly bool

@@ -539,6 +539,9 @@ func (s *Store) Watch(ctx context.Context, kind string, fn func(Change)) error {
 			select {
 			case e, ok := <-w.Updates():
 				if !ok {
+					if ctx.Err() == nil {
+						s.log.Error("watch ended before its context", "kind", kd.Name)
+					}
 					return
 				}
 				if e == nil {
