@@ -43,7 +43,7 @@ type instance struct {
 	once   sync.Once
 }
 
-func startInstance(t *testing.T, dir string, mutate func(*Options)) *instance {
+func startInstance(t testing.TB, dir string, mutate func(*Options)) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	opts := Options{DataDir: dir, Listen: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
@@ -97,7 +97,7 @@ func (in *instance) stop() {
 	})
 }
 
-func (in *instance) do(t *testing.T, method, path string, body any) (int, []byte) {
+func (in *instance) do(t testing.TB, method, path string, body any) (int, []byte) {
 	t.Helper()
 	var r io.Reader
 	if body != nil {
