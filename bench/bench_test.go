@@ -27,21 +27,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "vigil-bench-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if vigilBin, err = vigiltest.Build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if bigDir != "" {
-		os.RemoveAll(bigDir)
-	}
-	os.Exit(code)
+	vigiltest.Main(m, &vigilBin, func() {
+		if bigDir != "" {
+			os.RemoveAll(bigDir)
+		}
+	})
 }
 
 // BenchmarkPostEvents: 32 clients each POST an event and wait for its

@@ -183,3 +183,24 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// Main builds the binary into a temporary directory, stores its path in
+// *bin, runs the tests, runs cleanups and exits; call it from TestMain.
+func Main(m *testing.M, bin *string, cleanups ...func()) {
+	dir, err := os.MkdirTemp("", "vigil-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if *bin, err = Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	for _, c := range cleanups {
+		c()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}

@@ -25,20 +25,7 @@ import (
 
 var vigilBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "vigil-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if vigilBin, err = vigiltest.Build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { vigiltest.Main(m, &vigilBin) }
 
 type server = vigiltest.Server
 
