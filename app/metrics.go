@@ -12,18 +12,24 @@ import (
 	"github.com/vigilhq/vigil/events"
 )
 
+// maxEventIDLabels bounds the event_id label: ids seen after that many
+// distinct ones are counted as "other".
+const maxEventIDLabels = 500
+
 // metrics counts stored events by id and reports JetStream's health.
 type metrics struct {
 	events *prometheus.CounterVec
 	sub    *nats.Subscription
+	seen   map[string]bool // touched only by the subscription's goroutine
 }
 
 func newMetrics(reg prometheus.Registerer, bus *events.Bus) (*metrics, error) {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_events_total",
-			Help: "Events stored in the events stream, by event id.",
+			Help: "Events stored in the events stream since this process started, by event id (\"other\" past 500 ids).",
 		}, []string{"event_id"}),
+		seen: map[string]bool{},
 	}
 	if err := reg.Register(m.events); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
@@ -39,6 +45,13 @@ func (m *metrics) start(bus *events.Bus) error {
 	sub, err := bus.Conn().Subscribe(events.EventsPrefix+".>", func(msg *nats.Msg) {
 		rest := strings.TrimPrefix(msg.Subject, events.EventsPrefix+".")
 		id, _, _ := strings.Cut(rest, ".")
+		if !m.seen[id] {
+			if len(m.seen) >= maxEventIDLabels {
+				id = "other"
+			} else {
+				m.seen[id] = true
+			}
+		}
 		m.events.WithLabelValues(id).Inc()
 	})
 	if err != nil {

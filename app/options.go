@@ -33,6 +33,10 @@ type Options struct {
 	NATSCA                 string
 	NATSCert, NATSKey      string
 
+	// NATSReplicas is the replica count of vigil's streams and bucket on a
+	// NATS cluster (--nats-url). Default 1.
+	NATSReplicas int
+
 	// SyncAlways makes the embedded JetStream fsync every write.
 	SyncAlways bool
 

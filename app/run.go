@@ -82,6 +82,12 @@ func (o Options) validate() error {
 	if o.NATSURL != "" && o.NATSListen != "127.0.0.1:4222" && o.NATSListen != "off" {
 		return errors.New("--nats-listen applies to the embedded server; it cannot be used with --nats-url")
 	}
+	if o.NATSReplicas < 0 || o.NATSReplicas > 5 {
+		return errors.New("--nats-replicas must be between 1 and 5")
+	}
+	if o.NATSReplicas > 1 && o.NATSURL == "" {
+		return errors.New("--nats-replicas needs --nats-url: the embedded server is a single node")
+	}
 	if o.EventsMaxAge < 0 || o.EventsMaxBytes < 0 {
 		return errors.New("--events-max-age and --events-max-bytes must not be negative")
 	}
@@ -97,6 +103,10 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	start := time.Now()
 	log := opts.Logger
+	// Catch SIGHUP from the start: its default action would end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -123,6 +133,7 @@ func Run(ctx context.Context, opts Options) error {
 		KeyFile:        opts.NATSKey,
 		EventsMaxAge:   opts.EventsMaxAge,
 		EventsMaxBytes: opts.EventsMaxBytes,
+		Replicas:       opts.NATSReplicas,
 		Logger:         log,
 	}
 	if opts.NATSURL == "" && opts.NATSListen != "off" {
@@ -137,7 +148,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer bus.Stop()
 
-	storeOpts := config.StoreOptions{Cipher: cipher, Logger: log}
+	storeOpts := config.StoreOptions{Cipher: cipher, Logger: log, Replicas: opts.NATSReplicas}
 	if d := os.Getenv(FaultCommitDelayEnv); d != "" {
 		delay, err := time.ParseDuration(d)
 		if err != nil {
@@ -227,9 +238,14 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
+	if bus.ClientURL() == "" {
+		// No client port: credentials from an earlier run would mislead.
+		_ = os.Remove(filepath.Join(opts.DataDir, NATSURLFile))
+	}
 	if err := writeAddrFile(opts.DataDir, apiURL, bus.ClientURL()); err != nil {
 		return err
 	}
+	defer os.Remove(filepath.Join(opts.DataDir, AddrFile))
 	log.Info("vigil ready", "api", apiURL, "nats", bus.ClientURL(), "data_dir", opts.DataDir,
 		"ready_ms", time.Since(start).Milliseconds(), "version", opts.Version)
 	fmt.Fprintf(opts.Stdout, "vigil %s is ready\n  API:          %s\n", opts.Version, apiURL)
@@ -242,9 +258,6 @@ func Run(ctx context.Context, opts Options) error {
 		fmt.Fprintf(opts.Stdout, "  NATS:         %s (credentials in %s)\n", bus.ClientURL(), filepath.Join(opts.DataDir, NATSURLFile))
 	}
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:
@@ -261,6 +274,7 @@ func Run(ctx context.Context, opts Options) error {
 			log.Info("stopping")
 			sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
 			defer cancel()
+			api.Stop(sctx) // ends event streams, which would hold Shutdown
 			if err := srv.Shutdown(sctx); err != nil {
 				log.Warn("http shutdown", "err", err)
 				srv.Close()

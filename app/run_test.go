@@ -174,6 +174,22 @@ func TestNATSClientCredentials(t *testing.T) {
 	if msg.Subject != "vigil.events.CUSTOM_EVENT.pool.web" || !bytes.Contains(msg.Data, []byte(`"k":"v"`)) {
 		t.Fatalf("got %s %s", msg.Subject, msg.Data)
 	}
+	// A repeated id is stored once, so subscribers see it once.
+	for _, id := range []string{"dup-1", "dup-1", "after-dup"} {
+		code, body := in.do(t, "POST", "/api/v1/events", map[string]any{"event_id": "CUSTOM_EVENT", "obj_type": "pool", "obj_name": "web", "id": id})
+		if code != http.StatusCreated {
+			t.Fatalf("publish %s: %d %s", id, code, body)
+		}
+	}
+	for _, want := range []string{"dup-1", "after-dup"} {
+		msg, err := sub.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(msg.Data, []byte(`"id":"`+want+`"`)) {
+			t.Fatalf("want %s, got %s", want, msg.Data)
+		}
+	}
 
 	// No KV, no JetStream API.
 	js, _ := jetstream.New(nc)
@@ -407,7 +423,7 @@ func TestExternalNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := s.GetLastMsgForSubject(ctx, "vigil.events.EXT_EVENT.pool.web")
+	m, err := s.GetLastMsgForSubject(ctx, "vigil.journal.EXT_EVENT.pool.web")
 	if err != nil || !bytes.Contains(m.Data, []byte("ext-1")) {
 		t.Fatalf("event not in the external server: %v", err)
 	}
@@ -459,5 +475,37 @@ func TestMetrics(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("metrics without a token: %d", resp.StatusCode)
+	}
+}
+
+// TestStopWithOpenStream: an open event stream does not hold a shutdown.
+func TestStopWithOpenStream(t *testing.T) {
+	in := startInstance(t, t.TempDir(), nil)
+	req, _ := http.NewRequest("GET", in.api+"/api/v1/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+in.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("stream: %d", resp.StatusCode)
+	}
+	start := time.Now()
+	in.cancel()
+	select {
+	case err := <-in.done:
+		in.once.Do(func() {}) // stopped: nothing left for the cleanup
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatal("shutdown waited for the open stream")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("shutdown took %s", d)
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Logf("stream ended with %v", err)
 	}
 }

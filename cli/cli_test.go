@@ -863,9 +863,17 @@ func TestServeFlags(t *testing.T) {
 	want = app.Options{
 		DataDir: "./vigil-data", Listen: "127.0.0.1:8480", NATSListen: "127.0.0.1:4222",
 		EventsMaxAge: 168 * time.Hour, EventsMaxBytes: 1 << 30, ShutdownTimeout: 10 * time.Second,
+		NATSReplicas: 1,
 	}
 	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
 		t.Errorf("defaults\n got %+v\nwant %+v", got, want)
+	}
+
+	// $VIGIL_DATA_DIR is serve's default data dir too.
+	e, _, _ = testEnv(map[string]string{"VIGIL_DATA_DIR": "/srv/vigil"})
+	e.run = func(_ context.Context, o app.Options) error { got = o; return nil }
+	if code := e.main(context.Background(), []string{"serve"}); code != 0 || got.DataDir != "/srv/vigil" {
+		t.Errorf("serve with VIGIL_DATA_DIR: exit %d, data dir %q", code, got.DataDir)
 	}
 
 	// A failing server is one line and exit 1.

@@ -67,7 +67,7 @@ func (e *env) applyCmd() *cobra.Command {
 		Long: `Create or update the objects in YAML or JSON files, all or nothing: if one
 object is invalid or its metadata.revision is stale, nothing is written.
 Prints one line per object: created, updated or unchanged.`,
-		Example: "  vigil apply -f pools.yaml -f scripts/\n  vigil get pool web -o yaml | vigil apply -f -",
+		Example: "  vigil apply -f secrets.yaml -f config/\n  vigil get secret db -o yaml | vigil apply -f -",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			srcs, err := e.readObjects(paths)
@@ -271,7 +271,7 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-// canonicalKind returns the registered spelling of kind ("pools" → "Pool"),
+// canonicalKind returns the registered spelling of kind ("secrets" → "Secret"),
 // or kind as given, for the server to judge.
 func canonicalKind(kind string) string {
 	if k, ok := config.Kinds.Lookup(kind); ok {
@@ -287,13 +287,13 @@ func (e *env) getCmd() *cobra.Command {
 		Use:   "get KIND [NAME] | get kinds",
 		Short: "Show objects",
 		Long: `Show one object, all objects of a kind, or (get kinds) the kinds. Kinds match
-without regard to case, and a plural works: 'vigil get pools'.
+without regard to case, and a plural works: 'vigil get secrets'.
 
 -o table prints KIND NAME REVISION UPDATED UPDATED-BY; -o json prints the
 object, or {"items": [...]} for a kind; -o yaml prints the object, or a
 stream of YAML documents. What json and yaml print, 'vigil apply -f' reads
 back.`,
-		Example: "  vigil get kinds\n  vigil get pool\n  vigil get pool web -o yaml > web.yaml",
+		Example: "  vigil get kinds\n  vigil get secret\n  vigil get secret db -o yaml > db.yaml",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) < 1 || len(args) > 2 {
 				return usagef("want KIND [NAME], got %d arguments", len(args))
@@ -417,7 +417,7 @@ func (e *env) deleteCmd() *cobra.Command {
 a file that carries metadata.revision is deleted only if it is unchanged since
 that revision. Prints one line per object: deleted, or absent when it did not
 exist and --ignore-missing is given.`,
-		Example: "  vigil delete pool web\n  vigil delete -f pools.yaml --ignore-missing",
+		Example: "  vigil delete secret db\n  vigil delete -f secrets.yaml --ignore-missing",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(paths) > 0 {
 				if len(args) > 0 {

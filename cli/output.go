@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -58,10 +59,14 @@ func dash(s string) string {
 
 // printData prints v as indented JSON or as YAML.
 func (e *env) printData(v any, format string) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("encode output: %w", err)
 	}
+	data := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if format == "yaml" {
 		y, err := config.JSONToYAML(data)
 		if err != nil {
@@ -70,6 +75,6 @@ func (e *env) printData(v any, format string) error {
 		_, err = e.stdout.Write(y)
 		return err
 	}
-	_, err = fmt.Fprintf(e.stdout, "%s\n", data)
+	_, err := fmt.Fprintf(e.stdout, "%s\n", data)
 	return err
 }

@@ -11,7 +11,7 @@ import (
 
 func (e *env) serveCmd() *cobra.Command {
 	opts := app.Options{
-		DataDir:         defaultDataDir,
+		DataDir:         e.dataDir(),
 		Listen:          "127.0.0.1:8480",
 		NATSListen:      "127.0.0.1:4222",
 		EventsMaxAge:    7 * 24 * time.Hour,
@@ -40,7 +40,7 @@ SIGHUP reloads the --config files. Logs are JSON on stderr.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.DataDir, "data-dir", opts.DataDir, "directory for the JetStream store, the admin token, credentials and keys")
+	f.StringVar(&opts.DataDir, "data-dir", opts.DataDir, "directory for the JetStream store, the admin token, credentials and keys ($VIGIL_DATA_DIR)")
 	f.StringVar(&opts.Listen, "listen", opts.Listen, "HTTP API address; port 0 picks a free one (written to <data-dir>/addr)")
 	f.StringVar(&opts.TLSCert, "tls-cert", "", "PEM certificate file; with --tls-key the API serves HTTPS")
 	f.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
@@ -53,6 +53,7 @@ SIGHUP reloads the --config files. Logs are JSON on stderr.`,
 	f.StringVar(&opts.NATSCA, "nats-ca", "", "PEM CA file to verify the NATS server")
 	f.StringVar(&opts.NATSCert, "nats-cert", "", "PEM client certificate for NATS")
 	f.StringVar(&opts.NATSKey, "nats-key", "", "PEM client key for NATS")
+	f.IntVar(&opts.NATSReplicas, "nats-replicas", 1, "replicas of vigil's streams and config bucket on a NATS cluster (with --nats-url)")
 	f.BoolVar(&opts.SyncAlways, "sync-always", false, "fsync every JetStream write: slower, but nothing is lost on power loss")
 	f.StringArrayVar(&opts.ConfigPaths, "config", nil, "YAML/JSON file or directory of objects to apply at start and on SIGHUP (repeatable)")
 	f.BoolVar(&opts.ConfigPrune, "config-prune", false, "delete objects that an earlier --config load applied and the files no longer hold")

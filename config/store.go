@@ -30,6 +30,8 @@ const (
 	MaxObjectSize = 1 << 20
 	// DefaultHistory is how many revisions of each object are kept.
 	DefaultHistory = 8
+	// MaxBucketBytes bounds the config bucket, history included.
+	MaxBucketBytes = 1 << 30
 )
 
 // HeaderUser carries the user on a delete marker, which has no body.
@@ -100,6 +102,7 @@ func OpenStore(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, opts 
 		Description:  "vigil objects",
 		History:      uint8(opts.History),
 		MaxValueSize: MaxObjectSize,
+		MaxBytes:     MaxBucketBytes,
 		Storage:      jetstream.FileStorage,
 		Replicas:     opts.Replicas,
 	})

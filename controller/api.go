@@ -109,6 +109,7 @@ type API struct {
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
+	runCtx  context.Context // ends on Stop
 	done    chan struct{}
 	stopped bool
 }
@@ -179,6 +180,13 @@ func (a *API) Routes() []Route { return append([]Route(nil), a.routes...) }
 // Handler returns the API's HTTP handler.
 func (a *API) Handler() http.Handler { return http.HandlerFunc(a.serveHTTP) }
 
+// running returns the context that ends on Stop, or nil before Start.
+func (a *API) running() context.Context {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.runCtx
+}
+
 // Start starts following the Token kind and returns once the current tokens
 // are loaded, or with the error that stopped the first load. ctx bounds only
 // that wait; the watch runs until Stop.
@@ -190,6 +198,7 @@ func (a *API) Start(ctx context.Context) error {
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
+	a.runCtx = wctx
 	a.done = make(chan struct{})
 	a.mu.Unlock()
 

@@ -163,6 +163,10 @@ func (a *API) handleStream(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	if rc := a.running(); rc != nil {
+		// Stop ends open streams, so a server shutdown need not wait for them.
+		defer context.AfterFunc(rc, cancel)()
+	}
 	evs := make(chan events.Stored)
 	followed := make(chan error, 1)
 	go func() {

@@ -55,9 +55,11 @@ type BusOptions struct {
 	SyncAlways bool
 
 	// URL connects to an existing NATS server or cluster instead.
-	URL                       string
-	Creds, User, Password     string
-	CA, CertFile, KeyFile     string
+	URL                   string
+	Creds, User, Password string
+	CA, CertFile, KeyFile string
+	// Replicas of each stream on a cluster; default 1.
+	Replicas                  int
 	EventsMaxAge              time.Duration
 	EventsMaxBytes            int64
 	Logger                    *slog.Logger
@@ -89,6 +91,9 @@ func StartBus(ctx context.Context, opts BusOptions) (*Bus, error) {
 	}
 	if opts.EventsMaxBytes == 0 {
 		opts.EventsMaxBytes = DefaultEventsMaxBytes
+	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
 	}
 	if opts.ReadyWait == 0 {
 		opts.ReadyWait = 30 * time.Second
@@ -217,8 +222,10 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 	cfgs := []jetstream.StreamConfig{{
 		Name:        EventsStream,
 		Description: "vigil events",
-		Subjects:    []string{EventsPrefix + ".>"},
+		Subjects:    []string{JournalPrefix + ".>"},
+		RePublish:   &jetstream.RePublish{Source: JournalPrefix + ".>", Destination: EventsPrefix + ".>"},
 		Storage:     jetstream.FileStorage,
+		Replicas:    b.opts.Replicas,
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		MaxAge:      b.opts.EventsMaxAge,
@@ -231,6 +238,7 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 		Description: "events published by NATS clients, waiting for validation",
 		Subjects:    []string{IngestPrefix + ".>"},
 		Storage:     jetstream.FileStorage,
+		Replicas:    b.opts.Replicas,
 		Retention:   jetstream.WorkQueuePolicy,
 		Discard:     jetstream.DiscardNew,
 		MaxAge:      24 * time.Hour,
@@ -242,6 +250,7 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 		Description: "ingested messages that failed validation, with the reason",
 		Subjects:    []string{RejectedPrefix + ".>"},
 		Storage:     jetstream.FileStorage,
+		Replicas:    b.opts.Replicas,
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		MaxAge:      b.opts.EventsMaxAge,
@@ -312,7 +321,7 @@ func (b *Bus) PublishAsync(ev *Event) (jetstream.PubAckFuture, error) {
 	if len(data) > MaxEventSize {
 		return nil, &FieldError{Field: "data", Message: fmt.Sprintf("event is %d bytes, over the %d-byte limit", len(data), MaxEventSize)}
 	}
-	msg := &nats.Msg{Subject: ev.NATSSubject(), Data: data, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: ev.journalSubject(), Data: data, Header: nats.Header{}}
 	f, err := b.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(EventsStream))
 	if err != nil {
 		return nil, fmt.Errorf("publish %s: %w", ev.ID, err)

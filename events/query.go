@@ -16,7 +16,7 @@ const (
 
 func (f Filter) consumerConfig(deliverNew bool) jetstream.OrderedConsumerConfig {
 	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{FilterSubject(f.EventID, f.ObjType, f.ObjName)},
+		FilterSubjects: []string{toJournal(FilterSubject(f.EventID, f.ObjType, f.ObjName))},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	}
 	switch {

@@ -10,7 +10,11 @@ import (
 // publish to IngestPrefix, and messages that fail validation are kept under
 // RejectedPrefix.
 const (
-	EventsPrefix   = "vigil.events"
+	EventsPrefix = "vigil.events"
+	// JournalPrefix is where the events stream stores events. JetStream
+	// republishes each stored event to EventsPrefix, so subscribers there
+	// see every event once: a duplicate is never stored, so never republished.
+	JournalPrefix  = "vigil.journal"
 	IngestPrefix   = "vigil.ingest"
 	RejectedPrefix = "vigil.rejected"
 )
@@ -122,7 +126,7 @@ func (e *Event) NATSSubject() string {
 	return SubjectFor(e.Data.EventID, e.Data.ObjType, e.Data.ObjName)
 }
 
-// FilterSubject returns a subject filter over stored events: an empty
+// FilterSubject returns a subject filter over events: an empty
 // argument matches any value ("*"), the others are escaped with
 // [EscapeToken]. An object with an empty name therefore cannot be selected
 // alone; its token is "_".
@@ -134,6 +138,17 @@ func FilterSubject(eventID, objType, objName string) string {
 		return EscapeToken(s)
 	}
 	return EventsPrefix + "." + tok(eventID) + "." + tok(objType) + "." + tok(objName)
+}
+
+// toJournal maps a subject or filter under EventsPrefix to the events
+// stream's own subject.
+func toJournal(subject string) string {
+	return JournalPrefix + strings.TrimPrefix(subject, EventsPrefix)
+}
+
+// journalSubject is the subject the events stream stores e under.
+func (e *Event) journalSubject() string {
+	return toJournal(e.NATSSubject())
 }
 
 // ParseSubject splits a subject made by [SubjectFor] back into the event id,
