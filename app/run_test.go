@@ -260,6 +260,24 @@ func TestIngest(t *testing.T) {
 		code, body := in.do(t, "GET", "/api/v1/events?event_id=SERVER_DOWN", nil)
 		return code == 200 && bytes.Contains(body, []byte("ingest-ok-1"))
 	})
+	code, body := in.do(t, "GET", "/api/v1/events/rejected?limit=2", nil)
+	var page struct {
+		Rejected []struct {
+			Subject, Reason, Field, Data string
+		}
+		NextCursor string `json:"next_cursor"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil || code != 200 {
+		t.Fatalf("rejected list: %d %s", code, body)
+	}
+	if len(page.Rejected) != 2 || page.NextCursor == "" || page.Rejected[0].Data != `{not json` ||
+		page.Rejected[1].Field != "event_id" || page.Rejected[0].Subject != "vigil.ingest.dc1" || page.Rejected[0].Reason == "" {
+		t.Fatalf("rejected page: %s", body)
+	}
+	_, body = in.do(t, "GET", "/api/v1/events/rejected?cursor="+page.NextCursor, nil)
+	if err := json.Unmarshal(body, &page); err != nil || len(page.Rejected) != 1 || page.NextCursor != "" {
+		t.Fatalf("second page: %s", body)
+	}
 	in.stop()
 	// Read the rejected stream with vigil's own rights, offline.
 	bus, err := events.StartBus(ctx, events.BusOptions{StoreDir: filepath.Join(dir, JetStreamDir)})

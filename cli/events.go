@@ -21,7 +21,7 @@ func (e *env) eventsCmd() *cobra.Command {
 		Args:  noSubcommand,
 		RunE:  showHelp,
 	}
-	cmd.AddCommand(e.eventsPublishCmd(), e.eventsListCmd(), e.eventsTailCmd())
+	cmd.AddCommand(e.eventsPublishCmd(), e.eventsListCmd(), e.eventsTailCmd(), e.eventsRejectedCmd())
 	return cmd
 }
 
@@ -304,4 +304,58 @@ func toAny(ss []string) []any {
 		out[i] = s
 	}
 	return out
+}
+
+func (e *env) eventsRejectedCmd() *cobra.Command {
+	var (
+		cf     clientFlags
+		cursor string
+		limit  int
+	)
+	output := newEnum("table", "table", "json")
+	cmd := &cobra.Command{
+		Use:   "rejected",
+		Short: "List messages from vigil.ingest.> that failed validation",
+		Long: `List messages that NATS clients published on vigil.ingest.> and that failed
+validation, oldest first, with the reason. -o table prints TIME SUBJECT FIELD
+REASON; -o json prints each with its payload (cut at 4 KiB).`,
+		Example: "  vigil events rejected --limit 20 -o json",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 0 {
+				return usagef("--limit: must not be negative")
+			}
+			cl, err := e.client(&cf)
+			if err != nil {
+				return err
+			}
+			page, err := cl.ListRejected(cmd.Context(), cursor, limit)
+			if err != nil {
+				return err
+			}
+			if output.value == "json" {
+				rej := page.Rejected
+				if rej == nil {
+					rej = []client.Rejected{}
+				}
+				return e.printData(rej, "json")
+			}
+			t := newTable(e.stdout, "TIME", "SUBJECT", "FIELD", "REASON")
+			for _, r := range page.Rejected {
+				t.row(r.Time.Format(time.RFC3339), r.Subject, r.Field, r.Reason)
+			}
+			if err := t.flush(); err != nil {
+				return err
+			}
+			if page.NextCursor != "" {
+				_, err = fmt.Fprintf(e.stderr, "next cursor: %s\n", page.NextCursor)
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&cursor, "cursor", "", "continue after an earlier page (its \"next cursor\")")
+	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many (server default 100, at most 1000)")
+	cmd.Flags().VarP(output, "output", "o", "output format: table or json")
+	addClientFlags(cmd, &cf)
+	return cmd
 }

@@ -387,6 +387,38 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter) (EventPage, erro
 	return out, err
 }
 
+// Rejected is a message from vigil.ingest.> that failed validation.
+type Rejected struct {
+	Seq       uint64    `json:"seq"`
+	Time      time.Time `json:"time"`
+	Subject   string    `json:"subject"`
+	Reason    string    `json:"reason"`
+	Field     string    `json:"field,omitempty"`
+	Data      string    `json:"data"`
+	Truncated bool      `json:"truncated,omitempty"`
+}
+
+// RejectedPage is one page of rejected messages.
+type RejectedPage struct {
+	Rejected   []Rejected `json:"rejected"`
+	NextCursor string     `json:"next_cursor"`
+}
+
+// ListRejected lists ingested messages that failed validation, oldest
+// first; cursor continues from an earlier page's NextCursor.
+func (c *Client) ListRejected(ctx context.Context, cursor string, limit int) (RejectedPage, error) {
+	q := url.Values{}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out RejectedPage
+	err := c.do(ctx, http.MethodGet, "/api/v1/events/rejected", q, nil, &out)
+	return out, err
+}
+
 // StreamEvents reads the Server-Sent Events stream of events matching f,
 // resuming after lastID when it is set, and calls fn with each event's id
 // and data until ctx ends, fn fails, or the stream ends. It returns fn's

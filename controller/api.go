@@ -48,6 +48,9 @@ type EventBus interface {
 	// Follow calls fn for each new event matching f until ctx ends or fn
 	// returns an error.
 	Follow(ctx context.Context, f events.Filter, fn func(events.Stored) error) error
+	// ListRejected returns ingested messages that failed validation, oldest
+	// first, from startSeq on, and the sequence to continue from.
+	ListRejected(ctx context.Context, startSeq uint64, limit int) ([]events.Rejected, uint64, error)
 	// Ready returns nil when JetStream answers.
 	Ready() error
 }

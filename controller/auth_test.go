@@ -32,6 +32,7 @@ var knownRoutes = map[string]struct {
 	"POST /api/v1/events":                  {AuthToken, PermPublish},
 	"GET /api/v1/events":                   {AuthToken, PermRead},
 	"GET /api/v1/events/stream":            {AuthToken, PermRead},
+	"GET /api/v1/events/rejected":          {AuthToken, PermRead},
 	"GET /api/v1/whoami":                   {AuthToken, PermRead},
 	"POST /api/v1/tokens":                  {AuthToken, PermAdmin},
 	"GET /api/v1/tokens":                   {AuthToken, PermPrivilegedRead},

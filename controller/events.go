@@ -128,6 +128,53 @@ func (a *API) handleListEvents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// rejectedList is the answer of GET /api/v1/events/rejected.
+type rejectedList struct {
+	Rejected   []events.Rejected `json:"rejected"`
+	NextCursor string            `json:"next_cursor"`
+}
+
+func (a *API) handleListRejected(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for name := range q {
+		if name != "limit" && name != "cursor" {
+			a.writeError(w, r, errBadRequest(name, "unknown query parameter %q", name))
+			return
+		}
+	}
+	limit := DefaultEventLimit
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxEventLimit {
+			a.writeError(w, r, errBadRequest("limit", "must be an integer from 1 to %d, got %q", MaxEventLimit, s))
+			return
+		}
+		limit = n
+	}
+	var start uint64
+	if s := q.Get("cursor"); s != "" {
+		seq, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || seq == 0 {
+			a.writeError(w, r, errBadRequest("cursor", "must be a cursor from next_cursor, got %q", s))
+			return
+		}
+		start = seq
+	}
+	rej, next, err := a.bus.ListRejected(r.Context(), start, limit)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out := rejectedList{Rejected: rej}
+	if out.Rejected == nil {
+		out.Rejected = []events.Rejected{}
+	}
+	if next != 0 {
+		out.NextCursor = strconv.FormatUint(next, 10)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 // handleStream serves events as Server-Sent Events until the client goes
 // away. Each event is `id: <seq>`, `event: <EVENT_ID>`, `data: <cloudevent>`;
 // Last-Event-ID resumes after that sequence.

@@ -292,6 +292,14 @@ type fakeBus struct {
 	listFn    func(ctx context.Context, f events.Filter) ([]events.Stored, uint64, error)
 	followFn  func(ctx context.Context, f events.Filter, fn func(events.Stored) error) error
 	readyFn   func() error
+	rejectFn  func(ctx context.Context, start uint64, limit int) ([]events.Rejected, uint64, error)
+}
+
+func (b *fakeBus) ListRejected(ctx context.Context, start uint64, limit int) ([]events.Rejected, uint64, error) {
+	if b.rejectFn == nil {
+		return nil, 0, nil
+	}
+	return b.rejectFn(ctx, start, limit)
 }
 
 var _ EventBus = (*fakeBus)(nil)

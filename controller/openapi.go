@@ -134,6 +134,21 @@ var componentSchemas = map[string]any{
 			"next_cursor": str("Empty when nothing more is stored now."),
 		},
 	},
+	"RejectedList": map[string]any{
+		"type": "object", "required": []string{"rejected", "next_cursor"},
+		"properties": map[string]any{
+			"rejected": arrayOf(map[string]any{
+				"type": "object", "required": []string{"seq", "time", "subject", "reason", "data"},
+				"properties": map[string]any{
+					"seq": map[string]any{"type": "integer"}, "time": str("RFC 3339"),
+					"subject": str("The ingest subject it was published on."), "reason": str("Why it was refused."),
+					"field": str("The field that failed, when one did."), "data": str("The payload, cut at 4 KiB."),
+					"truncated": map[string]any{"type": "boolean"},
+				},
+			}),
+			"next_cursor": str("Empty when nothing more is stored now."),
+		},
+	},
 	"Kind": map[string]any{
 		"type": "object", "required": []string{"name", "description"},
 		"properties": map[string]any{"name": map[string]any{"type": "string"}, "description": map[string]any{"type": "string"}},

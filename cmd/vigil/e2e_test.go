@@ -94,6 +94,26 @@ func TestCLIEventsPublishListNATSRestart(t *testing.T) {
 		t.Fatalf("event %s not listed:\n%s", got.ID, out)
 	}
 	listed(s)
+
+	// A malformed message on vigil.ingest.> is listed with its reason.
+	if err := nc.Publish("vigil.ingest.probe", []byte(`{"event_id": 42}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Flush()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, errOut, code := s.CLI(t, "", "events", "rejected", "-o", "json")
+		if code != 0 {
+			t.Fatalf("events rejected: %s", errOut)
+		}
+		if strings.Contains(out, `"subject": "vigil.ingest.probe"`) && strings.Contains(out, `"field": "event_id"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("malformed ingest not listed:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	term(t, s)
 	s2 := startServer(t, dir, nil)
 	listed(s2)
