@@ -527,3 +527,51 @@ func TestStopWithOpenStream(t *testing.T) {
 		t.Logf("stream ended with %v", err)
 	}
 }
+
+func TestPublishBatch(t *testing.T) {
+	in := startInstance(t, t.TempDir(), nil)
+	post := func(body string) (int, []byte) {
+		req, _ := http.NewRequest("POST", in.api+"/api/v1/events", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+in.token)
+		req.Header.Set("Content-Type", "application/cloudevents-batch+json; charset=utf-8")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	code, body := post(`[{"event_id":"BATCH_EVENT","obj_type":"pool","obj_name":"a","id":"b-1"},
+		{"specversion":"1.0","type":"BATCH_EVENT","source":"/x","id":"b-2","data":{"event_id":"BATCH_EVENT","obj_type":"pool","obj_name":"b"}},
+		{"event_id":"BATCH_EVENT","obj_type":"pool","obj_name":"a","id":"b-1"}]`)
+	if code != http.StatusCreated {
+		t.Fatalf("%d %s", code, body)
+	}
+	var res struct {
+		Results []struct {
+			ID        string `json:"id"`
+			Seq       uint64 `json:"seq"`
+			Duplicate bool   `json:"duplicate"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(body, &res); err != nil || len(res.Results) != 3 {
+		t.Fatalf("%v %s", err, body)
+	}
+	if res.Results[0].ID != "b-1" || res.Results[1].ID != "b-2" || res.Results[0].Duplicate || !res.Results[2].Duplicate || res.Results[2].Seq != res.Results[0].Seq {
+		t.Fatalf("results: %s", body)
+	}
+	// One invalid event refuses the whole batch and names it.
+	code, body = post(`[{"event_id":"BATCH_EVENT","obj_type":"pool","obj_name":"c","id":"b-3"},{"event_id":"bad"}]`)
+	if code != http.StatusBadRequest || !strings.Contains(string(body), `"field":"[1].event_id"`) {
+		t.Fatalf("invalid batch: %d %s", code, body)
+	}
+	code, body = post(`[]`)
+	if code != http.StatusBadRequest {
+		t.Fatalf("empty batch: %d %s", code, body)
+	}
+	_, body = in.do(t, "GET", "/api/v1/events?event_id=BATCH_EVENT", nil)
+	if n := strings.Count(string(body), `"id":"b-`); n != 2 || strings.Contains(string(body), "b-3") {
+		t.Fatalf("stored %d, want b-1 and b-2 only: %s", n, body)
+	}
+}

@@ -89,6 +89,58 @@ func BenchmarkPostEvents(b *testing.B) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 }
 
+// BenchmarkPostEventsBatched: the same with CloudEvents batches of 100
+// events per request (b.N counts events).
+func BenchmarkPostEventsBatched(b *testing.B) {
+	s := vigiltest.Start(b, vigilBin, b.TempDir(), nil, "--nats-listen", "off")
+	const clients, per = 32, 100
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
+	one := `{"event_id":"BENCH_EVENT","obj_type":"pool","obj_name":"web","event_details":{"server":"10.0.0.5:8080"}}`
+	body := "[" + strings.Repeat(one+",", per-1) + one + "]"
+	post := func() error {
+		req, _ := http.NewRequest("POST", s.API+"/api/v1/events", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+		req.Header.Set("Content-Type", "application/cloudevents-batch+json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	b.ResetTimer()
+	start := time.Now()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(per) <= int64(b.N)+per-1 {
+				if err := post(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+	sent := (int64(b.N) + per - 1) / per * per
+	b.ReportMetric(float64(sent)/elapsed.Seconds(), "events/s")
+}
+
 // BenchmarkReadyEmpty: from exec to /readyz answering 200 on a new data dir.
 func BenchmarkReadyEmpty(b *testing.B) {
 	for range b.N {

@@ -42,6 +42,9 @@ type ObjectStore interface {
 type EventBus interface {
 	// Publish stores ev and returns once JetStream acknowledged it.
 	Publish(ctx context.Context, ev *events.Event) (events.PublishResult, error)
+	// PublishBatch stores evs, pipelined, and returns once JetStream
+	// acknowledged each; on an error some may be stored.
+	PublishBatch(ctx context.Context, evs []*events.Event) ([]events.PublishResult, error)
 	// List returns stored events matching f, oldest first, and the sequence
 	// to continue from (0 when nothing more is stored now).
 	List(ctx context.Context, f events.Filter) ([]events.Stored, uint64, error)
@@ -83,6 +86,9 @@ type Options struct {
 // Body limits per route family.
 const (
 	MaxEventBody  = 1 << 20
+	// MaxBatchBody and MaxEventBatch bound a CloudEvents batch.
+	MaxBatchBody  = 8 << 20
+	MaxEventBatch = 1000
 	MaxObjectBody = 8 << 20
 	MaxTokenBody  = 64 << 10
 	MaxHookBody   = 1 << 20

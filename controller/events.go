@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigilhq/vigil/events"
@@ -35,7 +37,14 @@ type eventList struct {
 	NextCursor string            `json:"next_cursor"`
 }
 
+// batchMediaType is the CloudEvents batched content mode.
+const batchMediaType = "application/cloudevents-batch+json"
+
 func (a *API) handlePublish(w http.ResponseWriter, r *http.Request) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); strings.EqualFold(mt, batchMediaType) {
+		a.handlePublishBatch(w, r)
+		return
+	}
 	body, err := readBody(w, r, MaxEventBody)
 	if err != nil {
 		a.writeError(w, r, err)
@@ -53,6 +62,59 @@ func (a *API) handlePublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, publishAnswer{ID: ev.ID, Seq: res.Seq, Duplicate: res.Duplicate})
+}
+
+// handlePublishBatch stores a CloudEvents batch (a JSON array of events or
+// bare records). Every event is validated before any is stored: one invalid
+// event refuses the whole batch, naming it by index.
+func (a *API) handlePublishBatch(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r, MaxBatchBody)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var raws []json.RawMessage
+	if err := decodeJSON(body, &raws, false); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if len(raws) == 0 || len(raws) > MaxEventBatch {
+		a.writeError(w, r, errBadRequest("", "a batch holds 1 to %d events, got %d", MaxEventBatch, len(raws)))
+		return
+	}
+	caller, _ := IdentityFrom(r.Context())
+	source, now := "/vigil/api/"+caller.Name, a.now()
+	evs := make([]*events.Event, len(raws))
+	for i, raw := range raws {
+		if len(raw) > MaxEventBody {
+			a.writeError(w, r, errBadRequest(fmt.Sprintf("[%d]", i), "event is over the %d-byte limit", MaxEventBody))
+			return
+		}
+		ev, err := events.Decode(raw, source, now)
+		if err != nil {
+			var fe *events.FieldError
+			if errors.As(err, &fe) {
+				field := fmt.Sprintf("[%d]", i)
+				if fe.Field != "" {
+					field += "." + fe.Field
+				}
+				err = &Error{Status: http.StatusBadRequest, Code: CodeInvalidEvent, Field: field, Message: fe.Message}
+			}
+			a.writeError(w, r, err)
+			return
+		}
+		evs[i] = ev
+	}
+	res, err := a.bus.PublishBatch(r.Context(), evs)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out := make([]publishAnswer, len(evs))
+	for i, ev := range evs {
+		out[i] = publishAnswer{ID: ev.ID, Seq: res[i].Seq, Duplicate: res[i].Duplicate}
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"results": out})
 }
 
 // eventFilter parses the filter query parameters shared by the list and

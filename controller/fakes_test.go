@@ -295,6 +295,18 @@ type fakeBus struct {
 	rejectFn  func(ctx context.Context, start uint64, limit int) ([]events.Rejected, uint64, error)
 }
 
+func (b *fakeBus) PublishBatch(ctx context.Context, evs []*events.Event) ([]events.PublishResult, error) {
+	out := make([]events.PublishResult, len(evs))
+	for i, ev := range evs {
+		r, err := b.Publish(ctx, ev)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
 func (b *fakeBus) ListRejected(ctx context.Context, start uint64, limit int) ([]events.Rejected, uint64, error) {
 	if b.rejectFn == nil {
 		return nil, 0, nil

@@ -312,8 +312,56 @@ func (b *Bus) Publish(ctx context.Context, ev *Event) (PublishResult, error) {
 	}
 }
 
+// PublishBatch stores evs with pipelined publishes and returns once each is
+// acknowledged. Every event is encoded and checked before any is sent; on a
+// later error some of evs may be stored, and publishing the same events
+// again is safe, as their ids deduplicate them.
+func (b *Bus) PublishBatch(ctx context.Context, evs []*Event) ([]PublishResult, error) {
+	msgs := make([]*nats.Msg, len(evs))
+	for i, ev := range evs {
+		msg, err := encode(ev)
+		if err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				return nil, &FieldError{Field: fmt.Sprintf("[%d].%s", i, fe.Field), Message: fe.Message}
+			}
+			return nil, err
+		}
+		msgs[i] = msg
+	}
+	futures := make([]jetstream.PubAckFuture, len(evs))
+	for i, msg := range msgs {
+		f, err := b.publish(evs[i].ID, msg)
+		if err != nil {
+			return nil, err
+		}
+		futures[i] = f
+	}
+	out := make([]PublishResult, len(evs))
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			out[i] = PublishResult{Seq: ack.Sequence, Duplicate: ack.Duplicate}
+		case err := <-f.Err():
+			return nil, fmt.Errorf("publish %s: %w", evs[i].ID, err)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return out, nil
+}
+
 // PublishAsync starts storing ev; the future reports JetStream's ack.
 func (b *Bus) PublishAsync(ev *Event) (jetstream.PubAckFuture, error) {
+	msg, err := encode(ev)
+	if err != nil {
+		return nil, err
+	}
+	return b.publish(ev.ID, msg)
+}
+
+// encode makes the stored message of ev and checks its size.
+func encode(ev *Event) (*nats.Msg, error) {
 	data, err := ev.Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", ev.ID, err)
@@ -321,10 +369,13 @@ func (b *Bus) PublishAsync(ev *Event) (jetstream.PubAckFuture, error) {
 	if len(data) > MaxEventSize {
 		return nil, &FieldError{Field: "data", Message: fmt.Sprintf("event is %d bytes, over the %d-byte limit", len(data), MaxEventSize)}
 	}
-	msg := &nats.Msg{Subject: ev.journalSubject(), Data: data, Header: nats.Header{}}
-	f, err := b.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(EventsStream))
+	return &nats.Msg{Subject: ev.journalSubject(), Data: data, Header: nats.Header{}}, nil
+}
+
+func (b *Bus) publish(id string, msg *nats.Msg) (jetstream.PubAckFuture, error) {
+	f, err := b.js.PublishMsgAsync(msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(EventsStream))
 	if err != nil {
-		return nil, fmt.Errorf("publish %s: %w", ev.ID, err)
+		return nil, fmt.Errorf("publish %s: %w", id, err)
 	}
 	return f, nil
 }
