@@ -26,7 +26,7 @@ func ensureAdminToken(ctx context.Context, store *config.Store, dataDir string, 
 	if !reset {
 		_, err := store.Get(ctx, controller.TokenKind, AdminTokenName)
 		if err == nil {
-			if _, statErr := os.Stat(path); statErr != nil {
+			if _, statErr := os.Stat(path); errors.Is(statErr, os.ErrNotExist) {
 				return path + " (missing: run `vigil token reset-admin`)", false, nil
 			}
 			return path, false, nil

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -46,8 +45,10 @@ type instance struct {
 func startInstance(t testing.TB, dir string, mutate func(*Options)) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	opts := Options{DataDir: dir, Listen: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test"}
+	opts := Options{
+		DataDir: dir, Listen: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+		Logger: slog.New(slog.DiscardHandler), Version: "test",
+	}
 	if mutate != nil {
 		mutate(&opts)
 	}
@@ -344,7 +345,6 @@ func TestEventsSurviveRestart(t *testing.T) {
 	if code != 200 || !bytes.Contains(body, []byte(`"resource_name":"admin"`)) || bytes.Contains(body, []byte(`hash`)) {
 		t.Fatalf("config event: %d %s", code, body)
 	}
-	fmt.Fprint(io.Discard, body)
 }
 
 // selfSigned writes a certificate for 127.0.0.1 and its key, returning the paths.
@@ -406,8 +406,10 @@ func TestTLS(t *testing.T) {
 
 // TestExternalNATS runs vigil against a NATS server it does not own.
 func TestExternalNATS(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{JetStream: true, StoreDir: t.TempDir(), Port: -1, Host: "127.0.0.1", NoSigs: true, NoLog: true,
-		Users: []*server.User{{Username: "vigil-svc", Password: "s3cret"}}})
+	ns, err := server.NewServer(&server.Options{
+		JetStream: true, StoreDir: t.TempDir(), Port: -1, Host: "127.0.0.1", NoSigs: true, NoLog: true,
+		Users: []*server.User{{Username: "vigil-svc", Password: "s3cret"}},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,8 +455,10 @@ func TestExternalNATS(t *testing.T) {
 		t.Fatalf("stop without NATS took %s", d)
 	}
 	// Wrong credentials give a clear error that does not echo the password.
-	ns2, err := server.NewServer(&server.Options{Port: -1, Host: "127.0.0.1", NoSigs: true, NoLog: true,
-		Users: []*server.User{{Username: "vigil-svc", Password: "s3cret"}}})
+	ns2, err := server.NewServer(&server.Options{
+		Port: -1, Host: "127.0.0.1", NoSigs: true, NoLog: true,
+		Users: []*server.User{{Username: "vigil-svc", Password: "s3cret"}},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

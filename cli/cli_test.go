@@ -820,7 +820,8 @@ func TestServeFlags(t *testing.T) {
 	}
 	type ctxKey struct{}
 	ctx := context.WithValue(context.Background(), ctxKey{}, "main's")
-	code := e.main(ctx, []string{"serve",
+	code := e.main(ctx, []string{
+		"serve",
 		"--data-dir", "/d", "--listen", "127.0.0.1:0", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--metrics-public",
 		"--nats-listen", "off", "--nats-url", "nats://n:4222", "--nats-creds", "u.creds", "--nats-user", "u",
 		"--nats-password", "p", "--nats-ca", "ca.pem", "--nats-cert", "nc.pem", "--nats-key", "nk.pem",

@@ -273,7 +273,7 @@ func (e *env) tail(ctx context.Context, cl *client.Client, filter client.EventFi
 		}
 		err := cl.StreamEvents(ctx, f, lastID, emit)
 		if ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // Ctrl-C ends a tail normally
 		}
 		var ae *client.APIError
 		var se *stdoutError

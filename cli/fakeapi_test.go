@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -183,7 +184,8 @@ func (f *fakeAPI) apply(w http.ResponseWriter, r *http.Request, tok fakeToken) {
 		o.Kind = kind
 		id := kind + "/" + o.Name
 		if err := config.Kinds.Validate(o); err != nil && kind == "TestWidget" {
-			fe, _ := err.(*config.FieldError)
+			var fe *config.FieldError
+			_ = errors.As(err, &fe)
 			apiError(w, 400, "invalid_object", fe.Field+": "+fe.Message, id, fe.Field)
 			return
 		}

@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -130,8 +131,10 @@ func (e *Emitter) event(ctx context.Context, msg jetstream.Msg) (*events.Event, 
 		}
 		obj, user = prev, msg.Headers().Get(HeaderUser)
 		id = "CONFIG_DELETE"
-		details = map[string]any{"path": path, "resource_type": kindName, "resource_name": name,
-			"resource_data": e.resourceData(prev), "status": "SUCCESS", "user": user}
+		details = map[string]any{
+			"path": path, "resource_type": kindName, "resource_name": name,
+			"resource_data": e.resourceData(prev), "status": "SUCCESS", "user": user,
+		}
 	default:
 		cur, err := decodeStored(msg.Data(), seq)
 		if err != nil {
@@ -140,13 +143,17 @@ func (e *Emitter) event(ctx context.Context, msg jetstream.Msg) (*events.Event, 
 		obj, user = cur, cur.Metadata.UpdatedBy
 		if prev == nil {
 			id = "CONFIG_CREATE"
-			details = map[string]any{"path": path, "resource_type": kindName, "resource_name": name,
-				"resource_data": e.resourceData(cur), "status": "SUCCESS", "user": user}
+			details = map[string]any{
+				"path": path, "resource_type": kindName, "resource_name": name,
+				"resource_data": e.resourceData(cur), "status": "SUCCESS", "user": user,
+			}
 		} else {
 			id = "CONFIG_UPDATE"
-			details = map[string]any{"path": path, "resource_type": kindName, "resource_name": name,
+			details = map[string]any{
+				"path": path, "resource_type": kindName, "resource_name": name,
 				"old_resource_data": e.resourceData(prev), "new_resource_data": e.resourceData(cur),
-				"resource_data": e.resourceData(cur), "status": "SUCCESS", "user": user}
+				"resource_data": e.resourceData(cur), "status": "SUCCESS", "user": user,
+			}
 		}
 	}
 	ev, err := events.New(id, strings.ToLower(kindName), name, details, "/vigil/config", md.Timestamp)
@@ -163,7 +170,7 @@ func (e *Emitter) event(ctx context.Context, msg jetstream.Msg) (*events.Event, 
 func (e *Emitter) previous(ctx context.Context, key string, seq uint64) (*Object, error) {
 	hist, err := e.store.kv.History(ctx, key)
 	if err != nil {
-		if err == jetstream.ErrKeyNotFound {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("history of %s: %w", key, err)

@@ -119,8 +119,10 @@ func OpenStore(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, opts 
 			return nil, fmt.Errorf("config bucket: enable atomic batches: %w", err)
 		}
 	}
-	return &Store{opts: opts, reg: opts.Registry, nc: nc, js: js, kv: kv, stream: stream,
-		log: opts.Logger.With("component", "store")}, nil
+	return &Store{
+		opts: opts, reg: opts.Registry, nc: nc, js: js, kv: kv, stream: stream,
+		log: opts.Logger.With("component", "store"),
+	}, nil
 }
 
 // Registry returns the registry the store validates with.

@@ -85,7 +85,7 @@ type Options struct {
 
 // Body limits per route family.
 const (
-	MaxEventBody  = 1 << 20
+	MaxEventBody = 1 << 20
 	// MaxBatchBody and MaxEventBatch bound a CloudEvents batch.
 	MaxBatchBody  = 8 << 20
 	MaxEventBatch = 1000
@@ -279,8 +279,10 @@ func (a *API) serveUnmatched(w http.ResponseWriter, r *http.Request, h http.Hand
 		if allow := rec.header.Get("Allow"); allow != "" {
 			w.Header().Set("Allow", allow)
 		}
-		writeErrorBody(w, &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
-			Message: fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path)})
+		writeErrorBody(w, &Error{
+			Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
+			Message: fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path),
+		})
 	case http.StatusNotFound, 0:
 		writeErrorBody(w, errNotFound("", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)))
 	default:

@@ -244,9 +244,11 @@ func TestSensitiveKinds(t *testing.T) {
 	}
 	// The order matters for writes (operator creates, admin then updates).
 	for _, role := range []Role{RoleScript, RoleViewer, RoleOperator, RoleAdmin} {
-		for _, name := range []string{"list secrets", "get secret", "put secret", "apply secret", "delete secret",
+		for _, name := range []string{
+			"list secrets", "get secret", "put secret", "apply secret", "delete secret",
 			"list tokens (obj)", "get token (obj)", "put token (obj)", "delete token (obj)", "list tokens",
-			"create token", "put pool", "put policy", "get policy"} {
+			"create token", "put pool", "put policy", "get policy",
+		} {
 			r := reqs[name]
 			resp, body := e.do(t, r.method, r.path, e.tokens[role], r.body)
 			if resp.StatusCode != want[role][name] {

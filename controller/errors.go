@@ -74,8 +74,10 @@ func errNotFound(object, msg string) *Error {
 }
 
 func errUnknownKind(kind string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: CodeUnknownKind, Field: "kind",
-		Message: fmt.Sprintf("unknown kind %q", kind)}
+	return &Error{
+		Status: http.StatusBadRequest, Code: CodeUnknownKind, Field: "kind",
+		Message: fmt.Sprintf("unknown kind %q", kind),
+	}
 }
 
 func errUnavailable(msg string) *Error {
@@ -98,8 +100,10 @@ func toAPIError(err error) (e *Error, internal bool) {
 	case errors.As(err, &ae):
 		return ae, false
 	case errors.As(err, &mbe):
-		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
-			Message: fmt.Sprintf("body is over the %d-byte limit", mbe.Limit)}, false
+		return &Error{
+			Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
+			Message: fmt.Sprintf("body is over the %d-byte limit", mbe.Limit),
+		}, false
 	case errors.Is(err, config.ErrUnknownKind):
 		e := &Error{Status: http.StatusBadRequest, Code: CodeUnknownKind, Message: err.Error(), Field: "kind"}
 		if errors.As(err, &fe) {
@@ -127,8 +131,10 @@ func toAPIError(err error) (e *Error, internal bool) {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return errUnavailable("request canceled or timed out"), true
 	}
-	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal,
-		Message: "internal error; the server log has the details"}, true
+	return &Error{
+		Status: http.StatusInternalServerError, Code: CodeInternal,
+		Message: "internal error; the server log has the details",
+	}, true
 }
 
 // writeError answers with err in the API's error shape; errors that are not

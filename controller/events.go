@@ -290,7 +290,7 @@ func (a *API) handleStream(w http.ResponseWriter, r *http.Request) {
 	}()
 	defer func() {
 		cancel()
-		<-followed
+		<-followed //nolint:errcheck // ended by cancel; the loop handled its error
 	}()
 
 	tick := time.NewTicker(a.keepAlive)

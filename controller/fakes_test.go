@@ -164,7 +164,8 @@ func (s *memStore) Apply(_ context.Context, objs []*config.Object, opts config.A
 			now := s.now().UTC()
 			next := &config.Object{Kind: c.Kind, Name: c.Name, Spec: c.Spec, Metadata: config.Metadata{
 				UUID: strings.ToLower(c.Kind) + "-x", Tenant: config.DefaultTenant, Revision: &r,
-				Created: now, Updated: now, UpdatedBy: opts.User}}
+				Created: now, Updated: now, UpdatedBy: opts.User,
+			}}
 			res := config.Result{Kind: c.Kind, Name: c.Name, Action: "created", Revision: r}
 			if cur != nil {
 				res.Action = "updated"
@@ -223,8 +224,10 @@ func (s *memStore) Delete(_ context.Context, refs []config.Ref, opts config.Dele
 			}
 			delete(s.objs, res.Kind+"/"+res.Name)
 			s.rev++
-			changes = append(changes, config.Change{Op: config.OpDelete,
-				Object: &config.Object{Kind: res.Kind, Name: res.Name}, Revision: s.rev, User: opts.User})
+			changes = append(changes, config.Change{
+				Op:     config.OpDelete,
+				Object: &config.Object{Kind: res.Kind, Name: res.Name}, Revision: s.rev, User: opts.User,
+			})
 		}
 	}
 	s.mu.Unlock()

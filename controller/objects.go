@@ -121,8 +121,10 @@ func (a *API) lookupKind(name string) (*config.Kind, error) {
 // objectKind resolves and authorizes the kind of one object in a write.
 func (a *API) objectKind(r *http.Request, kind, name string) (*config.Kind, error) {
 	if kind == "" {
-		return nil, &Error{Status: http.StatusBadRequest, Code: CodeInvalidObject, Object: "/" + name,
-			Field: "kind", Message: "is required"}
+		return nil, &Error{
+			Status: http.StatusBadRequest, Code: CodeInvalidObject, Object: "/" + name,
+			Field: "kind", Message: "is required",
+		}
 	}
 	k, err := a.lookupKind(kind)
 	if err != nil {
@@ -136,8 +138,10 @@ func (a *API) objectKind(r *http.Request, kind, name string) (*config.Kind, erro
 		return nil, err
 	}
 	if k.Internal {
-		return nil, &Error{Status: http.StatusBadRequest, Code: CodeInvalidObject, Object: k.Name + "/" + name,
-			Field: "kind", Message: fmt.Sprintf("%s objects are written by vigil itself, not through the objects API", k.Name)}
+		return nil, &Error{
+			Status: http.StatusBadRequest, Code: CodeInvalidObject, Object: k.Name + "/" + name,
+			Field: "kind", Message: fmt.Sprintf("%s objects are written by vigil itself, not through the objects API", k.Name),
+		}
 	}
 	return k, nil
 }
@@ -216,14 +220,18 @@ func (a *API) handlePutObject(w http.ResponseWriter, r *http.Request) {
 	id := k.Name + "/" + name
 	if obj.Kind != "" {
 		if bk, ok := a.store.Registry().Lookup(obj.Kind); !ok || bk.Name != k.Name {
-			a.writeError(w, r, &Error{Status: http.StatusBadRequest, Code: CodeInvalidObject, Object: id, Field: "kind",
-				Message: fmt.Sprintf("is %q but the path names %s", obj.Kind, k.Name)})
+			a.writeError(w, r, &Error{
+				Status: http.StatusBadRequest, Code: CodeInvalidObject, Object: id, Field: "kind",
+				Message: fmt.Sprintf("is %q but the path names %s", obj.Kind, k.Name),
+			})
 			return
 		}
 	}
 	if obj.Name != "" && obj.Name != name {
-		a.writeError(w, r, &Error{Status: http.StatusBadRequest, Code: CodeInvalidObject, Object: id, Field: "name",
-			Message: fmt.Sprintf("is %q but the path names %q", obj.Name, name)})
+		a.writeError(w, r, &Error{
+			Status: http.StatusBadRequest, Code: CodeInvalidObject, Object: id, Field: "name",
+			Message: fmt.Sprintf("is %q but the path names %q", obj.Name, name),
+		})
 		return
 	}
 	obj.Kind, obj.Name = k.Name, name
@@ -329,7 +337,8 @@ func (a *API) handleDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	caller, _ := IdentityFrom(r.Context())
 	res, err := a.store.Delete(r.Context(), req.Objects, config.DeleteOptions{
-		User: caller.Name, DryRun: req.DryRun, IgnoreMissing: req.IgnoreMissing})
+		User: caller.Name, DryRun: req.DryRun, IgnoreMissing: req.IgnoreMissing,
+	})
 	if err != nil {
 		a.writeError(w, r, err)
 		return

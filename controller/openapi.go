@@ -16,8 +16,10 @@ func ref(name string) map[string]any { return map[string]any{"$ref": "#/componen
 func arrayOf(items any) map[string]any { return map[string]any{"type": "array", "items": items} }
 
 func objectOf(field string, schema any) map[string]any {
-	return map[string]any{"type": "object", "required": []string{field},
-		"properties": map[string]any{field: schema}}
+	return map[string]any{
+		"type": "object", "required": []string{field},
+		"properties": map[string]any{field: schema},
+	}
 }
 
 var textSchema = map[string]any{"type": "string"}
@@ -57,7 +59,8 @@ var componentSchemas = map[string]any{
 			"properties": map[string]any{
 				"code": map[string]any{"type": "string", "enum": []Code{
 					CodeBadRequest, CodeInvalidObject, CodeInvalidEvent, CodeUnknownKind, CodeUnauthorized,
-					CodeForbidden, CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodeTooLarge, CodeInternal, CodeUnavailable}},
+					CodeForbidden, CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodeTooLarge, CodeInternal, CodeUnavailable,
+				}},
 				"message": str("What went wrong, for people."),
 				"object":  str("The object concerned, Kind/name."),
 				"field":   str("The field path concerned, e.g. spec.data."),
@@ -68,10 +71,13 @@ var componentSchemas = map[string]any{
 		"type": "object", "required": []string{"spec"},
 		"properties": map[string]any{
 			"kind": str("The kind, matched without regard to case."),
-			"name": map[string]any{"type": "string", "maxLength": 128,
-				"pattern": `^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$`},
+			"name": map[string]any{
+				"type": "string", "maxLength": 128,
+				"pattern": `^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$`,
+			},
 			"spec": map[string]any{"type": "object", "description": "Kind-specific."},
-			"metadata": map[string]any{"type": "object", "description": "Set by vigil; revision is read on writes.",
+			"metadata": map[string]any{
+				"type": "object", "description": "Set by vigil; revision is read on writes.",
 				"properties": map[string]any{
 					"uuid":       str("<kind>-<uuid>, stable for the object's life."),
 					"tenant":     str("Always admin for now."),
@@ -79,7 +85,8 @@ var componentSchemas = map[string]any{
 					"created":    map[string]any{"type": "string", "format": "date-time"},
 					"updated":    map[string]any{"type": "string", "format": "date-time"},
 					"updated_by": str("The token name of the last writer."),
-				}},
+				},
+			},
 		},
 	},
 	"Result": map[string]any{
@@ -226,8 +233,10 @@ var pathParamRE = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // buildOpenAPI renders the OpenAPI 3.1 document from the route table.
 func (a *API) buildOpenAPI() ([]byte, error) {
 	paths := map[string]map[string]any{}
-	errResp := map[string]any{"description": "An error.",
-		"content": map[string]any{"application/json": map[string]any{"schema": ref("Error")}}}
+	errResp := map[string]any{
+		"description": "An error.",
+		"content":     map[string]any{"application/json": map[string]any{"schema": ref("Error")}},
+	}
 	for _, rt := range a.routes {
 		op := map[string]any{
 			"operationId":  operationID(rt),
@@ -245,23 +254,31 @@ func (a *API) buildOpenAPI() ([]byte, error) {
 		}
 		var params []map[string]any
 		for _, m := range pathParamRE.FindAllStringSubmatch(rt.Pattern, -1) {
-			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true,
-				"schema": map[string]any{"type": "string"}})
+			params = append(params, map[string]any{
+				"name": m[1], "in": "path", "required": true,
+				"schema": map[string]any{"type": "string"},
+			})
 		}
 		for _, q := range rt.doc.query {
-			params = append(params, map[string]any{"name": q, "in": "query", "schema": queryParams[q],
-				"description": queryParams[q]["description"]})
+			params = append(params, map[string]any{
+				"name": q, "in": "query", "schema": queryParams[q],
+				"description": queryParams[q]["description"],
+			})
 		}
 		for _, h := range rt.doc.headers {
-			params = append(params, map[string]any{"name": h, "in": "header", "schema": headerParams[h],
-				"description": headerParams[h]["description"]})
+			params = append(params, map[string]any{
+				"name": h, "in": "header", "schema": headerParams[h],
+				"description": headerParams[h]["description"],
+			})
 		}
 		if params != nil {
 			op["parameters"] = params
 		}
 		if rt.doc.body != nil {
-			op["requestBody"] = map[string]any{"required": true,
-				"content": map[string]any{"application/json": map[string]any{"schema": rt.doc.body}}}
+			op["requestBody"] = map[string]any{
+				"required": true,
+				"content":  map[string]any{"application/json": map[string]any{"schema": rt.doc.body}},
+			}
 		}
 		status := rt.doc.status
 		if status == 0 {
@@ -293,8 +310,10 @@ func (a *API) buildOpenAPI() ([]byte, error) {
 		"components": map[string]any{
 			"schemas": componentSchemas,
 			"securitySchemes": map[string]any{
-				"bearer": map[string]any{"type": "http", "scheme": "bearer",
-					"description": "A vigil token: vgl_ and 43 base64url characters."},
+				"bearer": map[string]any{
+					"type": "http", "scheme": "bearer",
+					"description": "A vigil token: vgl_ and 43 base64url characters.",
+				},
 			},
 		},
 		"security": []map[string][]string{{"bearer": {}}},

@@ -49,70 +49,110 @@ func (a *API) routeTable() []Route {
 	}
 	eventQuery := []string{"event_id", "obj_type", "obj_name", "since", "limit", "cursor"}
 	return []Route{
-		{Method: "GET", Pattern: "/healthz", Auth: AuthPublic, Perm: PermNone,
+		{
+			Method: "GET", Pattern: "/healthz", Auth: AuthPublic, Perm: PermNone,
 			Summary: "Liveness: the process serves HTTP.", handler: a.handleHealthz,
-			doc: routeDoc{resp: ref("Health")}},
-		{Method: "GET", Pattern: "/readyz", Auth: AuthPublic, Perm: PermNone,
+			doc: routeDoc{resp: ref("Health")},
+		},
+		{
+			Method: "GET", Pattern: "/readyz", Auth: AuthPublic, Perm: PermNone,
 			Summary: "Readiness: the bus answers and the tokens are loaded; 503 otherwise.", handler: a.handleReadyz,
-			doc: routeDoc{resp: ref("Health")}},
-		{Method: "GET", Pattern: "/metrics", Auth: metricsAuth, Perm: metricsPerm,
+			doc: routeDoc{resp: ref("Health")},
+		},
+		{
+			Method: "GET", Pattern: "/metrics", Auth: metricsAuth, Perm: metricsPerm,
 			Summary: "Prometheus metrics.", handler: promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{}).ServeHTTP,
-			doc: routeDoc{resp: textSchema}},
-		{Method: "GET", Pattern: "/api/v1/openapi.json", Auth: AuthToken, Perm: PermRead,
+			doc: routeDoc{resp: textSchema},
+		},
+		{
+			Method: "GET", Pattern: "/api/v1/openapi.json", Auth: AuthToken, Perm: PermRead,
 			Summary: "This OpenAPI document.", handler: a.handleOpenAPI,
-			doc: routeDoc{resp: map[string]any{"type": "object"}}},
+			doc: routeDoc{resp: map[string]any{"type": "object"}},
+		},
 
-		{Method: "GET", Pattern: "/api/v1/kinds", Auth: AuthToken, Perm: PermRead,
+		{
+			Method: "GET", Pattern: "/api/v1/kinds", Auth: AuthToken, Perm: PermRead,
 			Summary: "List the registered kinds.", handler: a.handleKinds,
-			doc: routeDoc{resp: objectOf("kinds", arrayOf(ref("Kind")))}},
-		{Method: "GET", Pattern: "/api/v1/objects/{kind}", Auth: AuthToken, Perm: PermObjectRead,
+			doc: routeDoc{resp: objectOf("kinds", arrayOf(ref("Kind")))},
+		},
+		{
+			Method: "GET", Pattern: "/api/v1/objects/{kind}", Auth: AuthToken, Perm: PermObjectRead,
 			Summary: "List the objects of a kind, sorted by name (Sensitive kinds redacted).", handler: a.handleListObjects,
-			doc: routeDoc{resp: objectOf("items", arrayOf(ref("Object")))}},
-		{Method: "GET", Pattern: "/api/v1/objects/{kind}/{name}", Auth: AuthToken, Perm: PermObjectRead,
+			doc: routeDoc{resp: objectOf("items", arrayOf(ref("Object")))},
+		},
+		{
+			Method: "GET", Pattern: "/api/v1/objects/{kind}/{name}", Auth: AuthToken, Perm: PermObjectRead,
 			Summary: "Get one object (redacted).", handler: a.handleGetObject,
-			doc: routeDoc{resp: ref("Object")}},
-		{Method: "PUT", Pattern: "/api/v1/objects/{kind}/{name}", Auth: AuthToken, Perm: PermObjectWrite,
+			doc: routeDoc{resp: ref("Object")},
+		},
+		{
+			Method: "PUT", Pattern: "/api/v1/objects/{kind}/{name}", Auth: AuthToken, Perm: PermObjectWrite,
 			Summary: "Create or update one object; metadata.revision makes it conditional.", handler: a.handlePutObject,
-			doc: routeDoc{query: []string{"dry_run"}, body: ref("Object"), resp: ref("Object")}},
-		{Method: "DELETE", Pattern: "/api/v1/objects/{kind}/{name}", Auth: AuthToken, Perm: PermObjectWrite,
+			doc: routeDoc{query: []string{"dry_run"}, body: ref("Object"), resp: ref("Object")},
+		},
+		{
+			Method: "DELETE", Pattern: "/api/v1/objects/{kind}/{name}", Auth: AuthToken, Perm: PermObjectWrite,
 			Summary: "Delete one object; ?revision=N deletes only if unchanged.", handler: a.handleDeleteObject,
-			doc: routeDoc{query: []string{"revision"}, resp: objectOf("results", arrayOf(ref("Result")))}},
-		{Method: "POST", Pattern: "/api/v1/apply", Auth: AuthToken, Perm: PermObjectWrite,
+			doc: routeDoc{query: []string{"revision"}, resp: objectOf("results", arrayOf(ref("Result")))},
+		},
+		{
+			Method: "POST", Pattern: "/api/v1/apply", Auth: AuthToken, Perm: PermObjectWrite,
 			Summary: "Create or update many objects, all or nothing.", handler: a.handleApply,
-			doc: routeDoc{body: ref("ApplyRequest"), resp: objectOf("results", arrayOf(ref("Result")))}},
-		{Method: "POST", Pattern: "/api/v1/delete", Auth: AuthToken, Perm: PermObjectWrite,
+			doc: routeDoc{body: ref("ApplyRequest"), resp: objectOf("results", arrayOf(ref("Result")))},
+		},
+		{
+			Method: "POST", Pattern: "/api/v1/delete", Auth: AuthToken, Perm: PermObjectWrite,
 			Summary: "Delete many objects, all or nothing.", handler: a.handleDelete,
-			doc: routeDoc{body: ref("DeleteRequest"), resp: objectOf("results", arrayOf(ref("Result")))}},
+			doc: routeDoc{body: ref("DeleteRequest"), resp: objectOf("results", arrayOf(ref("Result")))},
+		},
 
-		{Method: "POST", Pattern: "/api/v1/events", Auth: AuthToken, Perm: PermPublish,
+		{
+			Method: "POST", Pattern: "/api/v1/events", Auth: AuthToken, Perm: PermPublish,
 			Summary: "Publish an event (CloudEvents structured JSON or a bare record).", handler: a.handlePublish,
-			doc: routeDoc{body: ref("Event"), status: http.StatusCreated, resp: ref("PublishResult")}},
-		{Method: "GET", Pattern: "/api/v1/events", Auth: AuthToken, Perm: PermRead,
+			doc: routeDoc{body: ref("Event"), status: http.StatusCreated, resp: ref("PublishResult")},
+		},
+		{
+			Method: "GET", Pattern: "/api/v1/events", Auth: AuthToken, Perm: PermRead,
 			Summary: "List stored events, oldest first.", handler: a.handleListEvents,
-			doc: routeDoc{query: eventQuery, resp: ref("EventList")}},
-		{Method: "GET", Pattern: "/api/v1/events/rejected", Auth: AuthToken, Perm: PermRead,
+			doc: routeDoc{query: eventQuery, resp: ref("EventList")},
+		},
+		{
+			Method: "GET", Pattern: "/api/v1/events/rejected", Auth: AuthToken, Perm: PermRead,
 			Summary: "List messages from vigil.ingest.> that failed validation, with the reason, oldest first.", handler: a.handleListRejected,
-			doc: routeDoc{query: []string{"limit", "cursor"}, resp: ref("RejectedList")}},
-		{Method: "GET", Pattern: "/api/v1/events/stream", Auth: AuthToken, Perm: PermRead,
+			doc: routeDoc{query: []string{"limit", "cursor"}, resp: ref("RejectedList")},
+		},
+		{
+			Method: "GET", Pattern: "/api/v1/events/stream", Auth: AuthToken, Perm: PermRead,
 			Summary: "Follow events as Server-Sent Events; Last-Event-ID resumes.", handler: a.handleStream,
-			doc: routeDoc{query: eventQuery[:5], headers: []string{"Last-Event-ID"}, stream: true}},
+			doc: routeDoc{query: eventQuery[:5], headers: []string{"Last-Event-ID"}, stream: true},
+		},
 
-		{Method: "GET", Pattern: "/api/v1/whoami", Auth: AuthToken, Perm: PermRead,
+		{
+			Method: "GET", Pattern: "/api/v1/whoami", Auth: AuthToken, Perm: PermRead,
 			Summary: "The caller's token name, role and expiry.", handler: a.handleWhoami,
-			doc: routeDoc{resp: ref("Identity")}},
-		{Method: "POST", Pattern: "/api/v1/tokens", Auth: AuthToken, Perm: PermAdmin,
+			doc: routeDoc{resp: ref("Identity")},
+		},
+		{
+			Method: "POST", Pattern: "/api/v1/tokens", Auth: AuthToken, Perm: PermAdmin,
 			Summary: "Create a token; the answer is the only time it is shown.", handler: a.handleCreateToken,
-			doc: routeDoc{body: ref("TokenRequest"), status: http.StatusCreated, resp: ref("NewToken")}},
-		{Method: "GET", Pattern: "/api/v1/tokens", Auth: AuthToken, Perm: PermPrivilegedRead,
+			doc: routeDoc{body: ref("TokenRequest"), status: http.StatusCreated, resp: ref("NewToken")},
+		},
+		{
+			Method: "GET", Pattern: "/api/v1/tokens", Auth: AuthToken, Perm: PermPrivilegedRead,
 			Summary: "List tokens (never their values or hashes).", handler: a.handleListTokens,
-			doc: routeDoc{resp: objectOf("items", arrayOf(ref("TokenInfo")))}},
-		{Method: "DELETE", Pattern: "/api/v1/tokens/{name}", Auth: AuthToken, Perm: PermAdmin,
+			doc: routeDoc{resp: objectOf("items", arrayOf(ref("TokenInfo")))},
+		},
+		{
+			Method: "DELETE", Pattern: "/api/v1/tokens/{name}", Auth: AuthToken, Perm: PermAdmin,
 			Summary: "Revoke a token; the next request with it gets 401.", handler: a.handleRevokeToken,
-			doc: routeDoc{resp: objectOf("name", map[string]any{"type": "string"})}},
+			doc: routeDoc{resp: objectOf("name", map[string]any{"type": "string"})},
+		},
 
-		{Method: "POST", Pattern: "/hooks/{name}", Auth: AuthReceiver, Perm: PermNone,
+		{
+			Method: "POST", Pattern: "/hooks/{name}", Auth: AuthReceiver, Perm: PermNone,
 			Summary: "A webhook receiver; it checks its own auth.", handler: a.handleHook,
-			doc: routeDoc{body: map[string]any{}, resp: map[string]any{}}},
+			doc: routeDoc{body: map[string]any{}, resp: map[string]any{}},
+		},
 	}
 }
 

@@ -436,8 +436,10 @@ func (a *API) handleListTokens(w http.ResponseWriter, r *http.Request) {
 			a.log.Error("ignore invalid token", "token", obj.Name, "err", err)
 			continue
 		}
-		info := TokenInfo{Name: obj.Name, Role: Role(s.Role), Created: timePtr(obj.Metadata.Created),
-			CreatedBy: s.CreatedBy, Description: s.Description}
+		info := TokenInfo{
+			Name: obj.Name, Role: Role(s.Role), Created: timePtr(obj.Metadata.Created),
+			CreatedBy: s.CreatedBy, Description: s.Description,
+		}
 		if t, err := time.Parse(time.RFC3339, s.Expires); err == nil {
 			info.Expires = &t
 		}

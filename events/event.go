@@ -739,7 +739,7 @@ func validExtensionName(k string) bool {
 		return false
 	}
 	for i := 0; i < len(k); i++ {
-		if c := k[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+		if c := k[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
 			return false
 		}
 	}

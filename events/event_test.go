@@ -775,7 +775,8 @@ func TestCatalogue(t *testing.T) {
 
 func validDetailsKey(k string) bool {
 	for i := 0; i < len(k); i++ {
-		if c := k[i]; !('a' <= c && c <= 'z' || c == '_' || i > 0 && '0' <= c && c <= '9') {
+		lower, digit := 'a' <= k[i] && k[i] <= 'z', '0' <= k[i] && k[i] <= '9'
+		if !lower && k[i] != '_' && (i == 0 || !digit) {
 			return false
 		}
 	}

@@ -159,8 +159,10 @@ func (b *Bus) ListRejected(ctx context.Context, startSeq uint64, limit int) ([]R
 				return nil, 0, fmt.Errorf("list rejected: %w", err)
 			}
 			h := msg.Headers()
-			r := Rejected{Seq: md.Sequence.Stream, Time: md.Timestamp.UTC(), Subject: h.Get(HeaderOriginalSubject),
-				Reason: h.Get(HeaderRejectReason), Field: h.Get(HeaderRejectField)}
+			r := Rejected{
+				Seq: md.Sequence.Stream, Time: md.Timestamp.UTC(), Subject: h.Get(HeaderOriginalSubject),
+				Reason: h.Get(HeaderRejectReason), Field: h.Get(HeaderRejectField),
+			}
 			data := msg.Data()
 			if len(data) > MaxRejectedData {
 				data, r.Truncated = data[:MaxRejectedData], true

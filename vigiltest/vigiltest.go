@@ -4,6 +4,7 @@ package vigiltest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -105,7 +106,7 @@ func (s *Server) Kill() {
 	s.once.Do(func() {
 		_ = s.Cmd.Process.Signal(syscall.SIGKILL)
 		select {
-		case <-s.exit:
+		case <-s.exit: //nolint:errcheck // a killed process's exit status says nothing
 		case <-time.After(10 * time.Second):
 		}
 	})
@@ -141,7 +142,8 @@ func (s *Server) CLI(tb testing.TB, stdin string, args ...string) (string, strin
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		tb.Fatal(err)
