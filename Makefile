@@ -32,8 +32,11 @@ test-short:
 vet:
 	$(GO) vet ./...
 
+GOLANGCI ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+
+## lint: golangci-lint with .golangci.yml (built from the module proxy on first use)
 lint:
-	golangci-lint run ./...
+	$(GOLANGCI) run ./...
 
 ## fuzz: run each native fuzz target for FUZZTIME
 fuzz:

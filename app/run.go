@@ -39,8 +39,8 @@ const (
 // deletes only objects whose last writer it is.
 const ConfigUser = "config-file"
 
-// FaultCommitDelayEnv, when set to a duration, makes every batch write wait
-// that long between staging and commit. Crash tests use it to kill the
+// FaultCommitDelayEnv names an environment variable: set to a duration, it
+// makes every batch write wait that long between staging and commit. Crash tests use it to kill the
 // process mid-apply; never set it in production.
 const FaultCommitDelayEnv = "VIGIL_FAULT_COMMIT_DELAY"
 
