@@ -40,8 +40,8 @@ const (
 const ConfigUser = "config-file"
 
 // FaultCommitDelayEnv names an environment variable: set to a duration, it
-// makes every batch write wait that long between staging and commit. Crash tests use it to kill the
-// process mid-apply; never set it in production.
+// makes every batch write wait that long between staging and commit. Crash
+// tests use it to kill the process mid-apply; never set it in production.
 const FaultCommitDelayEnv = "VIGIL_FAULT_COMMIT_DELAY"
 
 func (o Options) withDefaults() Options {
