@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"strconv"
 	"strings"
+
+	"github.com/vigilhq/vigil/config"
 )
 
 // enumValue is a string flag that takes one of a fixed set of values, so
@@ -37,57 +37,9 @@ func (v *enumValue) Set(s string) error {
 // Ki, Mi, Gi, Ti (powers of 1024) or k, M, G, T (powers of 1000).
 type sizeValue struct{ n *int64 }
 
-var sizeSuffixes = []struct {
-	suffix string
-	mult   int64
-}{
-	{"Ki", 1 << 10},
-	{"Mi", 1 << 20},
-	{"Gi", 1 << 30},
-	{"Ti", 1 << 40},
-	{"k", 1e3},
-	{"K", 1e3},
-	{"M", 1e6},
-	{"G", 1e9},
-	{"T", 1e12},
-}
+func parseSize(s string) (int64, error) { return config.ParseQuantity(s) }
 
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSuffix(strings.TrimSpace(s), "B") // 512MiB, 1GB, 100B
-	num, mult := s, int64(1)
-	for _, sf := range sizeSuffixes {
-		if n, ok := strings.CutSuffix(s, sf.suffix); ok {
-			num, mult = n, sf.mult
-			break
-		}
-	}
-	if num == "" {
-		return 0, errors.New("want a size such as 1Gi, 512Mi or 1000000")
-	}
-	if n, err := strconv.ParseInt(num, 10, 64); err == nil {
-		if n < 0 || (n > 0 && mult > math.MaxInt64/n) {
-			return 0, errors.New("out of range")
-		}
-		return n * mult, nil
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) || f*float64(mult) >= math.MaxInt64 {
-		return 0, errors.New("want a size such as 1Gi, 512Mi or 1000000")
-	}
-	return int64(f * float64(mult)), nil
-}
-
-func formatSize(n int64) string {
-	for _, sf := range []struct {
-		suffix string
-		mult   int64
-	}{{"Ti", 1 << 40}, {"Gi", 1 << 30}, {"Mi", 1 << 20}, {"Ki", 1 << 10}} {
-		if n != 0 && n%sf.mult == 0 {
-			return strconv.FormatInt(n/sf.mult, 10) + sf.suffix
-		}
-	}
-	return strconv.FormatInt(n, 10)
-}
+func formatSize(n int64) string { return config.FormatQuantity(n) }
 
 func (v sizeValue) String() string {
 	if v.n == nil {

@@ -180,19 +180,6 @@ func decodeSecret(spec json.RawMessage) (*SecretSpec, error) {
 	return &s, nil
 }
 
-// DecodeSpec decodes a spec strictly (unknown fields and trailing data are
-// errors) and returns a *FieldError naming the field that failed.
-func DecodeSpec(spec json.RawMessage, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(spec))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return specError(err)
-	}
-	if dec.More() {
-		return &FieldError{Field: "spec", Message: "trailing data after the object"}
-	}
-	return nil
-}
 
 func validateSecret(spec json.RawMessage) error {
 	s, err := decodeSecret(spec)
@@ -291,40 +278,6 @@ func OpenSecret(c Cipher, spec json.RawMessage) (map[string]SecretValue, error) 
 		out[k] = SecretValue(pt)
 	}
 	return out, nil
-}
-
-// specError turns a JSON decoding error about a spec into a FieldError
-// naming the field.
-func specError(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		field := "spec"
-		if te.Field != "" {
-			field += "." + te.Field
-		}
-		return &FieldError{Field: field, Message: fmt.Sprintf("must be %s, got %s", typeName(te.Type.String()), te.Value), Err: err}
-	}
-	msg := err.Error()
-	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return &FieldError{Field: "spec." + strings.Trim(f, `"`), Message: "unknown field", Err: err}
-	}
-	return &FieldError{Field: "spec", Message: strings.TrimPrefix(msg, "json: "), Err: err}
-}
-
-func typeName(t string) string {
-	switch {
-	case strings.HasPrefix(t, "map["):
-		return "an object"
-	case strings.HasPrefix(t, "[]"):
-		return "a list"
-	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"), strings.HasPrefix(t, "float"):
-		return "a number"
-	case t == "string":
-		return "a string"
-	case t == "bool":
-		return "true or false"
-	}
-	return t
 }
 
 // marshal encodes v as JSON without escaping <, > and &, so that stored and
