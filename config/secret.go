@@ -180,7 +180,6 @@ func decodeSecret(spec json.RawMessage) (*SecretSpec, error) {
 	return &s, nil
 }
 
-
 func validateSecret(spec json.RawMessage) error {
 	s, err := decodeSecret(spec)
 	if err != nil {
