@@ -1,5 +1,6 @@
 // Package cli is vigil's command line: `vigil serve` runs the server, and the
-// client commands (apply, diff, get, delete, events, token) talk to its API.
+// client commands (apply, diff, get, delete, events, run, executions, token)
+// talk to its API.
 package cli
 
 import (
@@ -26,8 +27,8 @@ var version string
 
 // Main runs the vigil command line with args (without the program name) and
 // returns the process's exit code: 0 on success, 2 for usage errors, 1 for
-// other errors (and the codes that diff and validate document). ctx cancels
-// the command; main builds it from SIGINT and SIGTERM.
+// other errors (and the codes that diff, validate and run --wait document).
+// ctx cancels the command; main builds it from SIGINT and SIGTERM.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{
 		stdin:       stdin,
@@ -137,6 +138,8 @@ func (e *env) rootCmd() *cobra.Command {
 		e.getCmd(),
 		e.deleteCmd(),
 		e.eventsCmd(),
+		e.runCmd(),
+		e.executionsCmd(),
 		e.tokenCmd(),
 		e.versionCmd(),
 	)

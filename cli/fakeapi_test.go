@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/client"
 	"github.com/vigilhq/vigil/config"
 )
 
@@ -36,6 +39,18 @@ type fakeAPI struct {
 	streams         int
 	lastEventIDs    []string
 	requests        []string
+
+	// outcomes says how the runs of each ControlScript end; a script that
+	// is not here does not exist.
+	outcomes   map[string]client.Execution
+	executions []*client.Execution // exec-1, exec-2, ... in order
+	runBodies  []string
+	queueFull  bool
+	// dropFollows closes this many log streams before their end event;
+	// holdFollows keeps log streams open, without an end, until the client
+	// goes away.
+	dropFollows int
+	holdFollows bool
 }
 
 type fakeToken struct {
@@ -47,11 +62,12 @@ type fakeToken struct {
 func newFakeAPI(t *testing.T) *fakeAPI {
 	t.Helper()
 	f := &fakeAPI{
-		t:       t,
-		tokens:  map[string]fakeToken{"vgl_admin": {Name: "admin", Role: "admin"}},
-		objects: map[string]map[string]*config.Object{},
-		kinds:   []string{"Pool", "TestWidget"},
-		newEv:   make(chan struct{}),
+		t:        t,
+		tokens:   map[string]fakeToken{"vgl_admin": {Name: "admin", Role: "admin"}},
+		objects:  map[string]map[string]*config.Object{},
+		kinds:    []string{"Pool", "TestWidget"},
+		newEv:    make(chan struct{}),
+		outcomes: map[string]client.Execution{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/kinds", f.auth(f.listKinds))
@@ -67,6 +83,11 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	mux.HandleFunc("POST /api/v1/tokens", f.auth(f.createToken))
 	mux.HandleFunc("GET /api/v1/tokens", f.auth(f.listTokens))
 	mux.HandleFunc("DELETE /api/v1/tokens/{name}", f.auth(f.revokeToken))
+	mux.HandleFunc("POST /api/v1/controlscripts/{name}/run", f.auth(f.runScript))
+	mux.HandleFunc("GET /api/v1/executions", f.auth(f.listExecutions))
+	mux.HandleFunc("GET /api/v1/executions/{id}", f.auth(f.getExecution))
+	mux.HandleFunc("GET /api/v1/executions/{id}/logs", f.auth(f.executionLogs))
+	mux.HandleFunc("POST /api/v1/executions/{id}/cancel", f.auth(f.cancelExecution))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, 404, "not_found", "no route "+r.URL.Path, "", "")
 	})
@@ -525,4 +546,164 @@ func (f *fakeAPI) revokeToken(w http.ResponseWriter, r *http.Request, _ fakeToke
 		}
 	}
 	apiError(w, 404, "not_found", "token not found", "", "")
+}
+
+// fakeTime is when the fake's executions are queued; they start a second
+// later and run for 2.5 s.
+var fakeTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func (f *fakeAPI) runScript(w http.ResponseWriter, r *http.Request, tok fakeToken) {
+	name := r.PathValue("name")
+	var in struct {
+		Alert json.RawMessage `json:"alert"`
+		Wait  bool            `json:"wait"`
+	}
+	body, _ := io.ReadAll(r.Body)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if len(body) > 0 {
+		if err := dec.Decode(&in); err != nil {
+			apiError(w, 400, "bad_request", err.Error(), "", "")
+			return
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.runBodies = append(f.runBodies, string(body))
+	if _, ok := f.outcomes[name]; !ok {
+		apiError(w, 404, "not_found", "ControlScript/"+name+": not found", "ControlScript/"+name, "")
+		return
+	}
+	if f.queueFull {
+		apiError(w, 429, "queue_full", "the run queue is full; try again later", "", "")
+		return
+	}
+	ex := &client.Execution{
+		ID: fmt.Sprintf("exec-%d", len(f.executions)+1), Script: name, ScriptRevision: 1,
+		Trigger: "manual", TriggeredBy: tok.Name, Alert: in.Alert, Attempt: 1,
+		Status: client.StatusQueued, Queued: fakeTime,
+	}
+	f.executions = append(f.executions, ex)
+	if in.Wait {
+		f.complete(ex)
+		writeJSON(w, 200, ex)
+		return
+	}
+	writeJSON(w, 202, ex)
+}
+
+// complete ends ex as its script's outcome says; f.mu is held.
+func (f *fakeAPI) complete(ex *client.Execution) {
+	if ex.Final() {
+		return
+	}
+	o := f.outcomes[ex.Script]
+	started, finished := fakeTime.Add(time.Second), fakeTime.Add(3500*time.Millisecond)
+	ex.Started, ex.Finished = &started, &finished
+	ex.Status, ex.Reason, ex.ExitCode, ex.Signal = o.Status, o.Reason, o.ExitCode, o.Signal
+	ex.Stdout, ex.Stderr, ex.StdoutTruncated, ex.StderrTruncated = o.Stdout, o.Stderr, o.StdoutTruncated, o.StderrTruncated
+	ex.CPUTimeMS, ex.PeakMemory, ex.Enforcement = o.CPUTimeMS, o.PeakMemory, o.Enforcement
+}
+
+func (f *fakeAPI) execution(w http.ResponseWriter, id string) *client.Execution {
+	for _, ex := range f.executions {
+		if ex.ID == id {
+			return ex
+		}
+	}
+	apiError(w, 404, "not_found", "Execution/"+id+": not found", "Execution/"+id, "")
+	return nil
+}
+
+func (f *fakeAPI) listExecutions(w http.ResponseWriter, r *http.Request, _ fakeToken) {
+	q := r.URL.Query()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	items := []*client.Execution{}
+	for i := len(f.executions) - 1; i >= 0; i-- {
+		ex := f.executions[i]
+		if (q.Get("script") == "" || q.Get("script") == ex.Script) && (q.Get("status") == "" || q.Get("status") == ex.Status) {
+			items = append(items, ex)
+		}
+	}
+	if n, err := strconv.Atoi(q.Get("limit")); err == nil && n < len(items) {
+		items = items[:n]
+	}
+	writeJSON(w, 200, map[string]any{"items": items})
+}
+
+func (f *fakeAPI) getExecution(w http.ResponseWriter, r *http.Request, _ fakeToken) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ex := f.execution(w, r.PathValue("id")); ex != nil {
+		writeJSON(w, 200, ex)
+	}
+}
+
+// executionLogs answers the logs; following a queued execution runs it to
+// its end meanwhile.
+func (f *fakeAPI) executionLogs(w http.ResponseWriter, r *http.Request, _ fakeToken) {
+	f.mu.Lock()
+	ex := f.execution(w, r.PathValue("id"))
+	if ex == nil {
+		f.mu.Unlock()
+		return
+	}
+	if r.URL.Query().Get("follow") != "true" {
+		writeJSON(w, 200, map[string]any{
+			"stdout": ex.Stdout, "stderr": ex.Stderr, "status": ex.Status,
+			"stdout_truncated": ex.StdoutTruncated, "stderr_truncated": ex.StderrTruncated,
+		})
+		f.mu.Unlock()
+		return
+	}
+	drop, hold := f.dropFollows > 0, f.holdFollows
+	if drop {
+		f.dropFollows--
+	}
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(200)
+	_, _ = io.WriteString(w, ": keepalive\n\n")
+	w.(http.Flusher).Flush()
+	if drop {
+		return
+	}
+	if hold {
+		<-r.Context().Done()
+		return
+	}
+	f.mu.Lock()
+	f.complete(ex)
+	var b strings.Builder
+	for _, s := range []struct{ event, out string }{{"stdout", ex.Stdout}, {"stderr", ex.Stderr}} {
+		if s.out == "" {
+			continue
+		}
+		out := strings.ReplaceAll(strings.ReplaceAll(s.out, "\r\n", "\n"), "\r", "\n")
+		fmt.Fprintf(&b, "event: %s\n", s.event)
+		for line := range strings.SplitSeq(out, "\n") {
+			fmt.Fprintf(&b, "data: %s\n", line)
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "event: end\ndata: %s\n\n", ex.Status)
+	f.mu.Unlock()
+	_, _ = io.WriteString(w, b.String())
+}
+
+func (f *fakeAPI) cancelExecution(w http.ResponseWriter, r *http.Request, tok fakeToken) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ex := f.execution(w, r.PathValue("id"))
+	if ex == nil {
+		return
+	}
+	if ex.Final() {
+		apiError(w, 409, "conflict", "Execution/"+ex.ID+" already ended ("+ex.Status+")", "Execution/"+ex.ID, "")
+		return
+	}
+	finished := fakeTime.Add(time.Second)
+	ex.Status, ex.Reason, ex.Finished = client.StatusCancelled, "cancelled by "+tok.Name+" while queued", &finished
+	writeJSON(w, 200, ex)
 }

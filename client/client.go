@@ -1,5 +1,6 @@
 // Package client talks to vigil's REST API (docs/api.md): objects, apply and
-// delete batches, events (including the Server-Sent Events stream) and tokens.
+// delete batches, events (including the Server-Sent Events stream), tokens,
+// and ControlScript runs and their executions.
 package client
 
 import (
@@ -469,6 +470,15 @@ func (e callbackError) Error() string { return e.err.Error() }
 // (https://html.spec.whatwg.org/multipage/server-sent-events.html) and
 // calls fn for each event with data. It returns nil at the end of the body.
 func readSSE(r io.Reader, lastID string, fn func(id string, data json.RawMessage) error) error {
+	// "event" names the event id, which the data carries too.
+	return readSSEEvents(r, lastID, func(id, _ string, data []byte) error {
+		return fn(id, json.RawMessage(data))
+	})
+}
+
+// readSSEEvents is readSSE with each event's name (its "event" field, empty
+// when it has none).
+func readSSEEvents(r io.Reader, lastID string, fn func(id, event string, data []byte) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxStreamLine+2)
 	sc.Split(scanSSELines)
@@ -476,6 +486,7 @@ func readSSE(r io.Reader, lastID string, fn func(id string, data json.RawMessage
 		data    bytes.Buffer
 		hasData bool
 		id      = lastID
+		event   string
 	)
 	for sc.Scan() {
 		line := sc.Bytes()
@@ -485,12 +496,13 @@ func readSSE(r io.Reader, lastID string, fn func(id string, data json.RawMessage
 		if len(line) == 0 {
 			if hasData {
 				ev := bytes.TrimSuffix(data.Bytes(), []byte("\n"))
-				if err := fn(id, json.RawMessage(bytes.Clone(ev))); err != nil {
+				if err := fn(id, event, bytes.Clone(ev)); err != nil {
 					return callbackError{err}
 				}
 			}
 			data.Reset()
 			hasData = false
+			event = ""
 			continue
 		}
 		if line[0] == ':' {
@@ -510,9 +522,10 @@ func readSSE(r io.Reader, lastID string, fn func(id string, data json.RawMessage
 			if !bytes.ContainsRune(value, 0) {
 				id = string(value)
 			}
+		case "event":
+			event = string(value)
 		}
-		// "event" names the event id, which the data carries too; "retry"
-		// is for browsers: reconnecting is the caller's business.
+		// "retry" is for browsers: reconnecting is the caller's business.
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {

@@ -1,6 +1,7 @@
 // Package controller is vigil's REST API: the route table, bearer-token
-// authentication and the role matrix, the handlers for objects, events and
-// tokens, the OpenAPI document, and the API's metrics.
+// authentication and the role matrix, the handlers for objects, events,
+// tokens and ControlScript executions, the OpenAPI document, and the API's
+// metrics.
 package controller
 
 import (
@@ -81,6 +82,9 @@ type Options struct {
 	// Hooks serves /hooks/{name} (webhook receivers, which check their own
 	// auth). Nil answers 404 there.
 	Hooks http.Handler
+	// Runner runs ControlScripts and keeps their executions. Nil answers
+	// 503 unavailable on the run and execution routes.
+	Runner Runner
 }
 
 // Body limits per route family.
@@ -92,6 +96,7 @@ const (
 	MaxObjectBody = 8 << 20
 	MaxTokenBody  = 64 << 10
 	MaxHookBody   = 1 << 20
+	MaxRunBody    = 1 << 20
 )
 
 // keepAliveInterval is how often an idle event stream gets a comment line.
@@ -108,7 +113,9 @@ type API struct {
 	metricsPublic bool
 	version       string
 	hooks         http.Handler
+	runner        Runner
 	keepAlive     time.Duration
+	logPoll       time.Duration // how often a followed execution is read
 
 	routes  []Route
 	mux     *http.ServeMux
@@ -140,7 +147,9 @@ func New(opts Options) (*API, error) {
 		metricsPublic: opts.MetricsPublic,
 		version:       opts.Version,
 		hooks:         opts.Hooks,
+		runner:        opts.Runner,
 		keepAlive:     keepAliveInterval,
+		logPoll:       logPollInterval,
 		tokens:        newTokenTable(),
 	}
 	if a.log == nil {

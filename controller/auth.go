@@ -75,6 +75,8 @@ const (
 	PermSensitiveWrite Perm = "sensitive-write"
 	// PermAdmin creates and revokes tokens and writes AdminOnly kinds.
 	PermAdmin Perm = "admin"
+	// PermRun runs ControlScripts and cancels executions.
+	PermRun Perm = "run"
 
 	// PermObjectRead marks a route that reads objects of the kind it names:
 	// the route itself needs PermRead, and each kind adds what
@@ -89,9 +91,9 @@ const (
 // roleMatrix is the role table of docs/api.md. It is read only by Allowed.
 var roleMatrix = map[Role][]Perm{
 	RoleViewer:   {PermRead, PermSensitiveRead},
-	RoleScript:   {PermRead, PermWrite, PermPublish},
-	RoleOperator: {PermRead, PermSensitiveRead, PermPrivilegedRead, PermWrite, PermPublish, PermSensitiveWrite},
-	RoleAdmin:    {PermRead, PermSensitiveRead, PermPrivilegedRead, PermWrite, PermPublish, PermSensitiveWrite, PermAdmin},
+	RoleScript:   {PermRead, PermWrite, PermPublish, PermRun},
+	RoleOperator: {PermRead, PermSensitiveRead, PermPrivilegedRead, PermWrite, PermPublish, PermSensitiveWrite, PermRun},
+	RoleAdmin:    {PermRead, PermSensitiveRead, PermPrivilegedRead, PermWrite, PermPublish, PermSensitiveWrite, PermAdmin, PermRun},
 }
 
 // Allowed reports whether role holds perm. It is the only function that
@@ -202,6 +204,8 @@ func permVerb(p Perm) string {
 		return "write sensitive objects"
 	case PermAdmin:
 		return "do this (admin only)"
+	case PermRun:
+		return "run ControlScripts or cancel executions"
 	}
 	return string(p)
 }

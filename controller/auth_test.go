@@ -18,32 +18,37 @@ var knownRoutes = map[string]struct {
 	auth AuthClass
 	perm Perm
 }{
-	"GET /healthz":                         {AuthPublic, PermNone},
-	"GET /readyz":                          {AuthPublic, PermNone},
-	"GET /metrics":                         {AuthToken, PermRead},
-	"GET /api/v1/openapi.json":             {AuthToken, PermRead},
-	"GET /api/v1/kinds":                    {AuthToken, PermRead},
-	"GET /api/v1/objects/{kind}":           {AuthToken, PermObjectRead},
-	"GET /api/v1/objects/{kind}/{name}":    {AuthToken, PermObjectRead},
-	"PUT /api/v1/objects/{kind}/{name}":    {AuthToken, PermObjectWrite},
-	"DELETE /api/v1/objects/{kind}/{name}": {AuthToken, PermObjectWrite},
-	"POST /api/v1/apply":                   {AuthToken, PermObjectWrite},
-	"POST /api/v1/delete":                  {AuthToken, PermObjectWrite},
-	"POST /api/v1/events":                  {AuthToken, PermPublish},
-	"GET /api/v1/events":                   {AuthToken, PermRead},
-	"GET /api/v1/events/stream":            {AuthToken, PermRead},
-	"GET /api/v1/events/rejected":          {AuthToken, PermRead},
-	"GET /api/v1/whoami":                   {AuthToken, PermRead},
-	"POST /api/v1/tokens":                  {AuthToken, PermAdmin},
-	"GET /api/v1/tokens":                   {AuthToken, PermPrivilegedRead},
-	"DELETE /api/v1/tokens/{name}":         {AuthToken, PermAdmin},
-	"POST /hooks/{name}":                   {AuthReceiver, PermNone},
+	"GET /healthz":                           {AuthPublic, PermNone},
+	"GET /readyz":                            {AuthPublic, PermNone},
+	"GET /metrics":                           {AuthToken, PermRead},
+	"GET /api/v1/openapi.json":               {AuthToken, PermRead},
+	"GET /api/v1/kinds":                      {AuthToken, PermRead},
+	"GET /api/v1/objects/{kind}":             {AuthToken, PermObjectRead},
+	"GET /api/v1/objects/{kind}/{name}":      {AuthToken, PermObjectRead},
+	"PUT /api/v1/objects/{kind}/{name}":      {AuthToken, PermObjectWrite},
+	"DELETE /api/v1/objects/{kind}/{name}":   {AuthToken, PermObjectWrite},
+	"POST /api/v1/apply":                     {AuthToken, PermObjectWrite},
+	"POST /api/v1/delete":                    {AuthToken, PermObjectWrite},
+	"POST /api/v1/events":                    {AuthToken, PermPublish},
+	"GET /api/v1/events":                     {AuthToken, PermRead},
+	"GET /api/v1/events/stream":              {AuthToken, PermRead},
+	"GET /api/v1/events/rejected":            {AuthToken, PermRead},
+	"GET /api/v1/whoami":                     {AuthToken, PermRead},
+	"POST /api/v1/tokens":                    {AuthToken, PermAdmin},
+	"GET /api/v1/tokens":                     {AuthToken, PermPrivilegedRead},
+	"DELETE /api/v1/tokens/{name}":           {AuthToken, PermAdmin},
+	"POST /api/v1/controlscripts/{name}/run": {AuthToken, PermRun},
+	"GET /api/v1/executions":                 {AuthToken, PermRead},
+	"GET /api/v1/executions/{id}":            {AuthToken, PermRead},
+	"GET /api/v1/executions/{id}/logs":       {AuthToken, PermRead},
+	"POST /api/v1/executions/{id}/cancel":    {AuthToken, PermRun},
+	"POST /hooks/{name}":                     {AuthReceiver, PermNone},
 }
 
 // concretePath fills a route's wildcards with values that exist in the
 // test store, so that an allowed request gets past routing and auth.
 func concretePath(pattern string) string {
-	return strings.NewReplacer("{kind}", "pool", "{name}", "web").Replace(pattern)
+	return strings.NewReplacer("{kind}", "pool", "{name}", "web", "{id}", "exec-1").Replace(pattern)
 }
 
 // TestRouteAuthClasses walks the API's own route table and proves each
@@ -134,11 +139,11 @@ func TestMetricsPublic(t *testing.T) {
 
 // TestRoleMatrix checks Allowed against the role table of docs/api.md.
 func TestRoleMatrix(t *testing.T) {
-	all := []Perm{PermRead, PermSensitiveRead, PermPrivilegedRead, PermWrite, PermPublish, PermSensitiveWrite, PermAdmin}
+	all := []Perm{PermRead, PermSensitiveRead, PermPrivilegedRead, PermWrite, PermPublish, PermSensitiveWrite, PermAdmin, PermRun}
 	want := map[Role][]Perm{
 		RoleViewer:   {PermRead, PermSensitiveRead},
-		RoleScript:   {PermRead, PermWrite, PermPublish},
-		RoleOperator: {PermRead, PermSensitiveRead, PermPrivilegedRead, PermWrite, PermPublish, PermSensitiveWrite},
+		RoleScript:   {PermRead, PermWrite, PermPublish, PermRun},
+		RoleOperator: {PermRead, PermSensitiveRead, PermPrivilegedRead, PermWrite, PermPublish, PermSensitiveWrite, PermRun},
 		RoleAdmin:    all,
 	}
 	for _, role := range Roles {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/events"
+	"github.com/vigilhq/vigil/runner"
 )
 
 // Code is a stable API error code (the catalogue in docs/api.md).
@@ -29,6 +30,7 @@ const (
 	CodeTooLarge         Code = "too_large"
 	CodeInternal         Code = "internal"
 	CodeUnavailable      Code = "unavailable"
+	CodeQueueFull        Code = "queue_full"
 )
 
 // Error is an API error: an HTTP status and the body
@@ -104,6 +106,15 @@ func toAPIError(err error) (e *Error, internal bool) {
 			Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
 			Message: fmt.Sprintf("body is over the %d-byte limit", mbe.Limit),
 		}, false
+	case errors.Is(err, runner.ErrQueueFull):
+		return &Error{
+			Status: http.StatusTooManyRequests, Code: CodeQueueFull,
+			Message: "the run queue is full; try again later",
+		}, false
+	case errors.Is(err, runner.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: err.Error()}, false
+	case errors.Is(err, runner.ErrFinal):
+		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: err.Error()}, false
 	case errors.Is(err, config.ErrUnknownKind):
 		e := &Error{Status: http.StatusBadRequest, Code: CodeUnknownKind, Message: err.Error(), Field: "kind"}
 		if errors.As(err, &fe) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/events"
+	"github.com/vigilhq/vigil/runner"
 )
 
 // memStore is an in-memory ObjectStore with the real store's rules that the
@@ -348,6 +349,63 @@ func (b *fakeBus) Ready() error {
 	return b.readyFn()
 }
 
+// fakeRunner is a Runner whose methods are function fields. Without a
+// function, Submit queues exec-1, Get answers the execution running,
+// Cancel answers it cancelled, Wait answers it succeeded and List answers
+// nothing.
+type fakeRunner struct {
+	submitFn func(ctx context.Context, req runner.RunRequest) (*runner.Execution, error)
+	getFn    func(ctx context.Context, id string) (*runner.Execution, error)
+	listFn   func(ctx context.Context, f runner.ExecFilter) ([]*runner.Execution, error)
+	cancelFn func(ctx context.Context, id, user string) (*runner.Execution, error)
+	waitFn   func(ctx context.Context, id string) (*runner.Execution, error)
+}
+
+var _ Runner = (*fakeRunner)(nil)
+
+// testExecution returns an execution of script "backup" with id and status.
+func testExecution(id, status string) *runner.Execution {
+	return &runner.Execution{
+		ID: id, Script: "backup", ScriptRevision: 3, Trigger: runner.TriggerManual, TriggeredBy: "t-admin",
+		Attempt: 1, Status: status, Queued: time.Date(2025, 11, 25, 17, 0, 0, 0, time.UTC),
+	}
+}
+
+func (f *fakeRunner) Submit(ctx context.Context, req runner.RunRequest) (*runner.Execution, error) {
+	if f.submitFn != nil {
+		return f.submitFn(ctx, req)
+	}
+	return testExecution("exec-1", runner.StatusQueued), nil
+}
+
+func (f *fakeRunner) Get(ctx context.Context, id string) (*runner.Execution, error) {
+	if f.getFn != nil {
+		return f.getFn(ctx, id)
+	}
+	return testExecution(id, runner.StatusRunning), nil
+}
+
+func (f *fakeRunner) List(ctx context.Context, filter runner.ExecFilter) ([]*runner.Execution, error) {
+	if f.listFn != nil {
+		return f.listFn(ctx, filter)
+	}
+	return nil, nil
+}
+
+func (f *fakeRunner) Cancel(ctx context.Context, id, user string) (*runner.Execution, error) {
+	if f.cancelFn != nil {
+		return f.cancelFn(ctx, id, user)
+	}
+	return testExecution(id, runner.StatusCancelled), nil
+}
+
+func (f *fakeRunner) Wait(ctx context.Context, id string) (*runner.Execution, error) {
+	if f.waitFn != nil {
+		return f.waitFn(ctx, id)
+	}
+	return testExecution(id, runner.StatusSucceeded), nil
+}
+
 // clock is an injectable time source.
 type clock struct {
 	mu sync.Mutex
@@ -390,6 +448,7 @@ type env struct {
 	api    *API
 	store  *memStore
 	bus    *fakeBus
+	runner *fakeRunner
 	clock  *clock
 	reg    *prometheus.Registry
 	logs   *syncBuffer
@@ -404,6 +463,7 @@ func newEnv(t *testing.T, configure ...func(*Options)) *env {
 	e := &env{
 		clock:  &clock{t: time.Date(2025, 11, 25, 17, 0, 0, 0, time.UTC)},
 		bus:    &fakeBus{},
+		runner: &fakeRunner{},
 		reg:    prometheus.NewRegistry(),
 		logs:   &syncBuffer{},
 		tokens: map[Role]string{},
@@ -434,6 +494,7 @@ func newEnv(t *testing.T, configure ...func(*Options)) *env {
 		Now:        e.clock.Now,
 		Registerer: e.reg,
 		Version:    "test",
+		Runner:     e.runner,
 	}
 	for _, c := range configure {
 		c(&opts)

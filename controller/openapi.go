@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/vigilhq/vigil/runner"
 )
 
 // The OpenAPI document is generated from the route table; only the
@@ -42,8 +44,12 @@ var queryParams = map[string]map[string]any{
 	"obj_type": {"type": "string", "description": "Only events about objects of this type."},
 	"obj_name": {"type": "string", "description": "Only events about the object with this name."},
 	"since":    {"type": "string", "description": "RFC 3339 time, or a duration such as 15m meaning that long ago."},
-	"limit":    {"type": "integer", "minimum": 1, "maximum": MaxEventLimit, "default": DefaultEventLimit, "description": "At most this many events."},
+	"limit":    {"type": "integer", "minimum": 1, "maximum": MaxEventLimit, "default": DefaultEventLimit, "description": "At most this many items."},
 	"cursor":   {"type": "string", "description": "A next_cursor from an earlier answer."},
+	"wait":     {"type": "boolean", "description": "Answer once the execution is final (200), not when it is queued (202)."},
+	"script":   {"type": "string", "description": "Only executions of this ControlScript."},
+	"status":   {"type": "string", "enum": ExecutionStatuses, "description": "Only executions with this status."},
+	"follow":   {"type": "boolean", "description": "Stream the output as Server-Sent Events until the execution ends."},
 }
 
 // headerParams describes the request headers a route may read.
@@ -60,6 +66,7 @@ var componentSchemas = map[string]any{
 				"code": map[string]any{"type": "string", "enum": []Code{
 					CodeBadRequest, CodeInvalidObject, CodeInvalidEvent, CodeUnknownKind, CodeUnauthorized,
 					CodeForbidden, CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodeTooLarge, CodeInternal, CodeUnavailable,
+					CodeQueueFull,
 				}},
 				"message": str("What went wrong, for people."),
 				"object":  str("The object concerned, Kind/name."),
@@ -219,6 +226,62 @@ var componentSchemas = map[string]any{
 			"description": map[string]any{"type": "string"},
 		},
 	},
+	"RunRequest": map[string]any{
+		"type": "object", "additionalProperties": false,
+		"description": "The body is optional; an empty body runs the script without an alert.",
+		"properties": map[string]any{
+			"alert": map[string]any{"type": "object", "description": "Passed to the script as its alert (sys.argv[1])."},
+			"wait":  map[string]any{"type": "boolean", "description": "Answer once the execution is final (200), not when it is queued (202)."},
+		},
+	},
+	"ExecutionStatus": map[string]any{
+		"type": "string", "enum": ExecutionStatuses,
+		"description": "queued and running are in progress; the others are final.",
+	},
+	"Execution": map[string]any{
+		"type": "object", "required": []string{"id", "script", "trigger", "attempt", "status", "queued", "stdout", "stderr"},
+		"properties": map[string]any{
+			"id":                 str("exec-<uuidv7>; ids sort by the time they were queued."),
+			"script":             str("The ControlScript's name."),
+			"script_revision":    map[string]any{"type": "integer", "description": "The ControlScript's revision when queued."},
+			"trigger":            map[string]any{"type": "string", "enum": []string{runner.TriggerManual, runner.TriggerAlert, runner.TriggerSchedule}},
+			"triggered_by":       str("The token name of a manual run, or what raised the alert or schedule."),
+			"alert":              map[string]any{"type": "object", "description": "The alert the script was given."},
+			"attempt":            map[string]any{"type": "integer", "minimum": 1},
+			"retry_of":           str("The execution this one retries."),
+			"status":             ref("ExecutionStatus"),
+			"reason":             str("Why the execution ended as it did, for people."),
+			"runner":             str("The runner that ran it."),
+			"queued":             map[string]any{"type": "string", "format": "date-time"},
+			"started":            map[string]any{"type": "string", "format": "date-time"},
+			"first_line":         map[string]any{"type": "string", "format": "date-time", "description": "When the script's first instruction ran."},
+			"finished":           map[string]any{"type": "string", "format": "date-time"},
+			"exit_code":          map[string]any{"type": "integer"},
+			"signal":             str("The signal that ended the script, such as SIGKILL."),
+			"stdout":             str("The script's standard output, up to limits.output."),
+			"stderr":             str("The script's standard error, up to limits.output."),
+			"stdout_truncated":   map[string]any{"type": "boolean"},
+			"stderr_truncated":   map[string]any{"type": "boolean"},
+			"cpu_time_ms":        map[string]any{"type": "integer"},
+			"peak_memory":        map[string]any{"type": "integer", "description": "Bytes."},
+			"killed_descendants": map[string]any{"type": "integer", "description": "Processes left behind by the script and killed at its end."},
+			"enforcement": map[string]any{
+				"type": "object", "additionalProperties": map[string]any{"type": "string"},
+				"description": "Each limit and the mechanism that enforced it.",
+			},
+			"warm": map[string]any{"type": "boolean", "description": "Ran in a warm interpreter."},
+		},
+	},
+	"ExecutionLogs": map[string]any{
+		"type": "object", "required": []string{"stdout", "stderr", "stdout_truncated", "stderr_truncated", "status"},
+		"properties": map[string]any{
+			"stdout":           map[string]any{"type": "string"},
+			"stderr":           map[string]any{"type": "string"},
+			"stdout_truncated": map[string]any{"type": "boolean"},
+			"stderr_truncated": map[string]any{"type": "boolean"},
+			"status":           ref("ExecutionStatus"),
+		},
+	},
 	"Health": map[string]any{
 		"type": "object",
 		"properties": map[string]any{
@@ -276,7 +339,7 @@ func (a *API) buildOpenAPI() ([]byte, error) {
 		}
 		if rt.doc.body != nil {
 			op["requestBody"] = map[string]any{
-				"required": true,
+				"required": !rt.doc.optionalBody,
 				"content":  map[string]any{"application/json": map[string]any{"schema": rt.doc.body}},
 			}
 		}
@@ -284,16 +347,25 @@ func (a *API) buildOpenAPI() ([]byte, error) {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		ok := map[string]any{"description": http.StatusText(status)}
+		content := map[string]any{}
 		switch {
-		case rt.doc.stream:
-			ok["content"] = map[string]any{"text/event-stream": map[string]any{"schema": textSchema}}
 		case rt.Pattern == "/metrics":
-			ok["content"] = map[string]any{"text/plain": map[string]any{"schema": textSchema}}
+			content["text/plain"] = map[string]any{"schema": textSchema}
 		case rt.doc.resp != nil:
-			ok["content"] = map[string]any{"application/json": map[string]any{"schema": rt.doc.resp}}
+			content["application/json"] = map[string]any{"schema": rt.doc.resp}
 		}
-		op["responses"] = map[string]any{strconv.Itoa(status): ok, "default": errResp}
+		if rt.doc.stream {
+			content["text/event-stream"] = map[string]any{"schema": textSchema}
+		}
+		responses := map[string]any{"default": errResp}
+		for _, st := range append([]int{status}, rt.doc.also...) {
+			ok := map[string]any{"description": http.StatusText(st)}
+			if len(content) > 0 {
+				ok["content"] = content
+			}
+			responses[strconv.Itoa(st)] = ok
+		}
+		op["responses"] = responses
 		if paths[rt.Pattern] == nil {
 			paths[rt.Pattern] = map[string]any{}
 		}

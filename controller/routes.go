@@ -32,12 +32,14 @@ func (rt Route) MuxPattern() string { return rt.Method + " " + rt.Pattern }
 
 // routeDoc feeds the OpenAPI document.
 type routeDoc struct {
-	query   []string // names of query parameters, described in queryParams
-	body    any      // request body schema, nil when none
-	status  int      // success status; 200 when zero
-	resp    any      // success response schema, nil for an empty object
-	stream  bool     // the answer is text/event-stream
-	headers []string // request headers the route reads, described in headerParams
+	query        []string // names of query parameters, described in queryParams
+	body         any      // request body schema, nil when none
+	optionalBody bool     // the body may be left out
+	status       int      // success status; 200 when zero
+	also         []int    // other success statuses with the same answer
+	resp         any      // success response schema, nil for an empty object
+	stream       bool     // the answer is text/event-stream (besides resp, when set)
+	headers      []string // request headers the route reads, described in headerParams
 }
 
 // routeTable lists every route. Auth class and perm are declared here and
@@ -146,6 +148,35 @@ func (a *API) routeTable() []Route {
 			Method: "DELETE", Pattern: "/api/v1/tokens/{name}", Auth: AuthToken, Perm: PermAdmin,
 			Summary: "Revoke a token; the next request with it gets 401.", handler: a.handleRevokeToken,
 			doc: routeDoc{resp: objectOf("name", map[string]any{"type": "string"})},
+		},
+
+		{
+			Method: "POST", Pattern: "/api/v1/controlscripts/{name}/run", Auth: AuthToken, Perm: PermRun,
+			Summary: "Run a ControlScript: 202 with the queued execution, or with wait 200 with the final one.", handler: a.handleRun,
+			doc: routeDoc{
+				query: []string{"wait"}, body: ref("RunRequest"), optionalBody: true,
+				status: http.StatusAccepted, also: []int{http.StatusOK}, resp: ref("Execution"),
+			},
+		},
+		{
+			Method: "GET", Pattern: "/api/v1/executions", Auth: AuthToken, Perm: PermRead,
+			Summary: "List executions, newest first.", handler: a.handleListExecutions,
+			doc: routeDoc{query: []string{"script", "status", "limit"}, resp: objectOf("items", arrayOf(ref("Execution")))},
+		},
+		{
+			Method: "GET", Pattern: "/api/v1/executions/{id}", Auth: AuthToken, Perm: PermRead,
+			Summary: "Get one execution.", handler: a.handleGetExecution,
+			doc: routeDoc{resp: ref("Execution")},
+		},
+		{
+			Method: "GET", Pattern: "/api/v1/executions/{id}/logs", Auth: AuthToken, Perm: PermRead,
+			Summary: "An execution's output; ?follow=true streams it as Server-Sent Events until the execution ends.", handler: a.handleExecutionLogs,
+			doc: routeDoc{query: []string{"follow"}, resp: ref("ExecutionLogs"), stream: true},
+		},
+		{
+			Method: "POST", Pattern: "/api/v1/executions/{id}/cancel", Auth: AuthToken, Perm: PermRun,
+			Summary: "Cancel a queued or running execution; answers once it has ended.", handler: a.handleCancelExecution,
+			doc: routeDoc{resp: ref("Execution")},
 		},
 
 		{
