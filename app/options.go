@@ -55,7 +55,16 @@ type Options struct {
 	EventsMaxAge   time.Duration
 	EventsMaxBytes int64
 
-	// ShutdownTimeout bounds the drain on SIGTERM. Default 10s.
+	// NoRunner turns the ControlScript runner off in this process.
+	NoRunner bool
+	// RunnerPoolSize bounds the scripts running at once. Default 8.
+	RunnerPoolSize int
+	// RunDir holds each run's files and the API's unix socket. Default
+	// /run/vigil-runs.
+	RunDir string
+
+	// ShutdownTimeout bounds the drain on SIGTERM (running scripts get that
+	// long to finish). Default 10s.
 	ShutdownTimeout time.Duration
 
 	// Logger receives structured logs. Default: JSON on Stderr.

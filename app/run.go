@@ -23,6 +23,7 @@ import (
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/controller"
 	"github.com/vigilhq/vigil/events"
+	"github.com/vigilhq/vigil/runner"
 )
 
 // Files in the data dir.
@@ -190,24 +191,6 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 
-	api, err := controller.New(controller.Options{
-		Store: store, Bus: bus, Logger: log, Registerer: reg, Gatherer: reg,
-		MetricsPublic: opts.MetricsPublic, Version: opts.Version,
-	})
-	if err != nil {
-		return err
-	}
-	if err := api.Start(ctx); err != nil {
-		return err
-	}
-	defer api.Stop(context.Background())
-
-	if len(opts.ConfigPaths) > 0 {
-		if err := loadConfig(ctx, store, opts.ConfigPaths, opts.ConfigPrune, log); err != nil {
-			return err
-		}
-	}
-
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", opts.Listen, err)
@@ -223,11 +206,60 @@ func Run(ctx context.Context, opts Options) error {
 		scheme = "https"
 	}
 	apiURL := scheme + "://" + ln.Addr().String()
+
+	issuer := &tokenIssuer{}
+	var run *runner.Runner
+	var sockLn net.Listener
+	if !opts.NoRunner {
+		run, sockLn, err = startRunner(ctx, opts, bus, store, issuer, apiURL, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer sockLn.Close()
+	}
+
+	copts := controller.Options{
+		Store: store, Bus: bus, Logger: log, Registerer: reg, Gatherer: reg,
+		MetricsPublic: opts.MetricsPublic, Version: opts.Version,
+	}
+	if run != nil {
+		copts.Runner = run
+	}
+	api, err := controller.New(copts)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if err := api.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	defer api.Stop(context.Background())
+	issuer.api = api
+
+	if len(opts.ConfigPaths) > 0 {
+		if err := loadConfig(ctx, store, opts.ConfigPaths, opts.ConfigPrune, log); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if sockLn != nil {
+		go func() { _ = srv.Serve(sockLn) }()
+	}
+	if run != nil {
+		if err := run.Start(ctx); err != nil {
+			ln.Close()
+			return err
+		}
+		defer run.Stop(context.Background())
 	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
@@ -274,6 +306,9 @@ func Run(ctx context.Context, opts Options) error {
 			log.Info("stopping")
 			sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
 			defer cancel()
+			if run != nil {
+				run.Stop(sctx) // running scripts may still call the API
+			}
 			api.Stop(sctx) // ends event streams, which would hold Shutdown
 			if err := srv.Shutdown(sctx); err != nil {
 				log.Warn("http shutdown", "err", err)

@@ -486,3 +486,124 @@ func TestResetAdminToken(t *testing.T) {
 		t.Fatalf("old admin token still works: %v %s", err, b)
 	}
 }
+
+func scriptYAML(name, body string, extra string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kind: ControlScript\nname: %s\nspec:\n%s  source: |\n", name, extra)
+	for _, line := range strings.Split(strings.TrimRight(body, "\n"), "\n") {
+		b.WriteString("    " + line + "\n")
+	}
+	return b.String()
+}
+
+func TestRunHelloAndShow(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the sandbox needs root")
+	}
+	s := startServer(t, t.TempDir(), nil)
+	yaml := scriptYAML("hello", "import sys, json\nalert = json.loads(sys.argv[1])\nprint('hello', alert.get('name'))\nprint('to stderr', file=sys.stderr)", "")
+	if _, errOut, code := s.CLI(t, yaml, "apply", "-f", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, errOut, code := s.CLI(t, `{"name": "a1"}`, "run", "hello", "--alert", "-", "--wait")
+	if code != 0 || out != "hello a1\n" || !strings.Contains(errOut, "to stderr") {
+		t.Fatalf("run: %d %q %q\n%s", code, out, errOut, s.Logs())
+	}
+	out, _, _ = s.CLI(t, "", "executions", "list", "-o", "json")
+	var list []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 {
+		t.Fatalf("list: %v %s", err, out)
+	}
+	out, _, _ = s.CLI(t, "", "executions", "show", list[0].ID, "-o", "json")
+	var ex struct {
+		Status      string            `json:"status"`
+		ExitCode    *int              `json:"exit_code"`
+		CPUTimeMS   *int64            `json:"cpu_time_ms"`
+		PeakMemory  int64             `json:"peak_memory"`
+		Enforcement map[string]string `json:"enforcement"`
+	}
+	if err := json.Unmarshal([]byte(out), &ex); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if ex.Status != "succeeded" || ex.ExitCode == nil || *ex.ExitCode != 0 || ex.CPUTimeMS == nil || ex.PeakMemory <= 0 ||
+		ex.Enforcement["memory"] == "" || ex.Enforcement["pids"] == "" || ex.Enforcement["cpu"] == "" {
+		t.Fatalf("execution: %s", out)
+	}
+	// A failing script: vigil run exits with its code.
+	yaml = scriptYAML("exit3", "import sys\nsys.exit(3)", "")
+	s.CLI(t, yaml, "apply", "-f", "-")
+	if _, _, code := s.CLI(t, "", "run", "exit3", "--wait"); code != 3 {
+		t.Fatalf("exit3: exit code %d", code)
+	}
+}
+
+// TestScriptTalksToAPI: scripts reach the API with their own token, with and
+// without the SDK, and without a network through the unix socket; the token
+// dies with the run.
+func TestScriptTalksToAPI(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the sandbox needs root")
+	}
+	s := startServer(t, t.TempDir(), nil)
+	secret := "kind: Secret\nname: target\nspec:\n  data:\n    k: v\n"
+	if _, errOut, code := s.CLI(t, secret+"---\nkind: ControlScript\nname: probe\nspec:\n  source: \"print(1)\"\n", "apply", "-f", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	plain := `import sys, json, os, urllib.request
+url, tok = os.environ["VIGIL_API_URL"], os.environ["API_TOKEN"]
+def call(method, path, body=None):
+    req = urllib.request.Request(url + path, method=method, data=json.dumps(body).encode() if body else None,
+        headers={"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)
+obj = call("GET", "/api/v1/objects/ControlScript/probe")
+call("POST", "/api/v1/events", {"event_id": "SCRIPT_SAW", "obj_type": "controlscript", "obj_name": obj["name"], "id": "plain-" + os.environ["VIGIL_EXECUTION_ID"]})
+print(tok)
+`
+	sdk := `import vigil
+c = vigil.Client()
+obj = c.get("ControlScript", "probe")
+c.publish("SCRIPT_SAW", "controlscript", obj["name"], id="sdk-" + vigil.env()["VIGIL_EXECUTION_ID"])
+print("ok")
+`
+	for _, tc := range []struct{ name, body, extra string }{
+		{"plain", plain, ""},
+		{"withsdk", sdk, ""},
+		{"nonet", sdk, "  limits:\n    network: false\n"},
+	} {
+		if _, errOut, code := s.CLI(t, scriptYAML(tc.name, tc.body, tc.extra), "apply", "-f", "-"); code != 0 {
+			t.Fatal(errOut)
+		}
+		out, errOut, code := s.CLI(t, "", "run", tc.name, "--wait")
+		if code != 0 {
+			t.Fatalf("%s: %d %s %s", tc.name, code, out, errOut)
+		}
+		if tc.name == "plain" {
+			// The run's token no longer works.
+			tok := strings.TrimSpace(out)
+			cmd := exec.Command(vigilBin, "events", "list")
+			cmd.Env = append(os.Environ(), "VIGIL_ADDR="+s.API, "VIGIL_TOKEN="+tok)
+			if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "unauthorized") {
+				t.Fatalf("the run's token outlived it: %v %s", err, b)
+			}
+		}
+	}
+	out, _, _ := s.CLI(t, "", "events", "list", "--event-id", "SCRIPT_SAW", "-o", "json")
+	if n := strings.Count(out, `"type": "SCRIPT_SAW"`); n != 3 {
+		t.Fatalf("%d SCRIPT_SAW events, want 3:\n%s", n, out)
+	}
+	// A script's token cannot read Secrets.
+	deny := `import vigil
+try:
+    vigil.Client().get("Secret", "target")
+    print("read")
+except vigil.APIError as e:
+    print(e.status)
+`
+	s.CLI(t, scriptYAML("deny", deny, ""), "apply", "-f", "-")
+	if out, _, _ := s.CLI(t, "", "run", "deny", "--wait"); strings.TrimSpace(out) != "403" {
+		t.Fatalf("script read a Secret: %q", out)
+	}
+}

@@ -1,0 +1,68 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/controller"
+	"github.com/vigilhq/vigil/events"
+	"github.com/vigilhq/vigil/runner"
+)
+
+// tokenIssuer gives each execution its own script token through the API,
+// which knows the token from the moment it exists.
+type tokenIssuer struct{ api *controller.API }
+
+func (t *tokenIssuer) Issue(ctx context.Context, name string, ttl time.Duration) (string, func(), error) {
+	if t.api == nil {
+		return "", nil, errors.New("the API is not ready")
+	}
+	return t.api.IssueToken(ctx, name, controller.RoleScript, ttl, "runner")
+}
+
+// startRunner prepares the runner and the API's unix socket that runs
+// without a network reach the API through.
+func startRunner(ctx context.Context, opts Options, bus *events.Bus, store *config.Store, issuer *tokenIssuer, apiURL string, log *slog.Logger) (*runner.Runner, net.Listener, error) {
+	runDir := opts.RunDir
+	if runDir == "" {
+		// One directory per data dir, so two instances on a host do not meet.
+		abs, _ := filepath.Abs(opts.DataDir)
+		sum := sha256.Sum256([]byte(abs))
+		runDir = filepath.Join("/run/vigil-runs", hex.EncodeToString(sum[:4]))
+		if err := os.MkdirAll(runDir, 0o755); err != nil {
+			runDir = filepath.Join("/var/tmp/vigil-runs", hex.EncodeToString(sum[:4]))
+		}
+	}
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("run dir: %w", err)
+	}
+	sock := filepath.Join(runDir, "api.sock")
+	_ = os.Remove(sock)
+	sockLn, err := net.Listen("unix", sock)
+	if err != nil {
+		return nil, nil, fmt.Errorf("api socket: %w", err)
+	}
+	if err := os.Chmod(sock, 0o666); err != nil {
+		sockLn.Close()
+		return nil, nil, fmt.Errorf("api socket: %w", err)
+	}
+	r, err := runner.New(ctx, runner.Options{
+		NC: bus.Conn(), JS: bus.JetStream(), Store: store, Events: bus, Tokens: issuer, Logger: log,
+		DataDir: opts.DataDir, RunDir: runDir, APIURL: apiURL, APISocket: sock, Version: opts.Version,
+		PoolSize: opts.RunnerPoolSize, Grace: opts.ShutdownTimeout,
+	})
+	if err != nil {
+		sockLn.Close()
+		return nil, nil, err
+	}
+	return r, sockLn, nil
+}
