@@ -9,9 +9,13 @@ import (
 	"syscall"
 
 	"github.com/vigilhq/vigil/cli"
+	"github.com/vigilhq/vigil/runner"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == runner.ShimArg {
+		runner.ShimMain()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -1,0 +1,636 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/events"
+)
+
+// Stream, bucket and subjects of the runner.
+const (
+	RunsStream      = "VIGIL_RUNS"
+	RunsPrefix      = "vigil.runs"
+	ExecBucket      = "vigil_executions"
+	cancelSubject   = "vigil.runner.cancel"
+	runnerConsumer  = "vigil-runner"
+	DefaultPoolSize = 8
+	// DefaultQueueMax and DefaultQueuePerScript bound the run queue.
+	DefaultQueueMax       = 1000
+	DefaultQueuePerScript = 100
+	// DefaultRetention is how long execution records are kept.
+	DefaultRetention = 7 * 24 * time.Hour
+)
+
+// ObjectStore is what the runner reads from the object store.
+type ObjectStore interface {
+	Get(ctx context.Context, kind, name string) (*config.Object, error)
+	Cipher() config.Cipher
+}
+
+// EventPublisher stores events; *events.Bus is one.
+type EventPublisher interface {
+	Publish(ctx context.Context, ev *events.Event) (events.PublishResult, error)
+}
+
+// TokenIssuer makes the short-lived API token of one execution.
+type TokenIssuer interface {
+	// Issue creates a token with the script role that expires after ttl and
+	// returns it with a function that revokes it.
+	Issue(ctx context.Context, name string, ttl time.Duration) (token string, revoke func(), err error)
+}
+
+// Options configures [New].
+type Options struct {
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+	Store  ObjectStore
+	Events EventPublisher
+	Tokens TokenIssuer
+	Logger *slog.Logger
+	Now    func() time.Time
+
+	// ID names this runner on execution records; default the host name.
+	ID string
+	// Exe is the vigil binary that the sandbox shim re-executes; default
+	// os.Executable().
+	Exe string
+	// DataDir is hidden from scripts.
+	DataDir string
+	// RunDir holds each run's script file, the SDK and the API socket;
+	// default /run/vigil-runs, else /var/tmp/vigil-runs.
+	RunDir string
+	// APIURL is how scripts reach the API over the network; APISocket is
+	// the host path of the API's unix socket, mounted into runs without a
+	// network.
+	APIURL, APISocket string
+	Version           string
+	// PoolSize bounds the runs at once; default 8.
+	PoolSize int
+	// QueueMax and QueuePerScript bound the queue; defaults 1000 and 100.
+	QueueMax, QueuePerScript int
+	// Retention of execution records; default 7 days.
+	Retention time.Duration
+	// Grace is how long SIGTERM lets running scripts finish; default 10s.
+	Grace time.Duration
+	// CgroupParent names the cgroup that holds the runs; default "vigil".
+	CgroupParent string
+}
+
+// Runner takes run requests from the JetStream work queue and runs each
+// ControlScript in its own sandbox, keeping a record per execution.
+type Runner struct {
+	opts    Options
+	log     *slog.Logger
+	kv      jetstream.KeyValue
+	cgroups *Cgroups // nil when no cgroup hierarchy serves
+	sdkDir  string
+
+	cc     jetstream.ConsumeContext
+	cancel *nats.Subscription
+
+	mu       sync.Mutex
+	running  map[string]context.CancelCauseFunc // execution id → cancel
+	perScipt map[string]int
+	stopping bool
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// Cancel causes recorded on an execution.
+var (
+	errCancelled = errors.New("cancelled")
+	errStopping  = errors.New("vigil stopped during the run")
+)
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ID == "" {
+		o.ID, _ = os.Hostname()
+	}
+	if o.Exe == "" {
+		o.Exe, _ = os.Executable()
+	}
+	if o.RunDir == "" {
+		o.RunDir = "/run/vigil-runs"
+		if err := os.MkdirAll(o.RunDir, 0o755); err != nil {
+			o.RunDir = "/var/tmp/vigil-runs"
+		}
+	}
+	if o.PoolSize <= 0 {
+		o.PoolSize = DefaultPoolSize
+	}
+	if o.QueueMax <= 0 {
+		o.QueueMax = DefaultQueueMax
+	}
+	if o.QueuePerScript <= 0 {
+		o.QueuePerScript = DefaultQueuePerScript
+	}
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.Grace <= 0 {
+		o.Grace = 10 * time.Second
+	}
+	if o.CgroupParent == "" {
+		o.CgroupParent = "vigil"
+	}
+	return o
+}
+
+// New prepares the runner: the queue stream, the executions bucket, the
+// run directory and the cgroup hierarchy.
+func New(ctx context.Context, opts Options) (*Runner, error) {
+	opts = opts.withDefaults()
+	r := &Runner{opts: opts, log: opts.Logger.With("component", "runner"),
+		running: map[string]context.CancelCauseFunc{}, perScipt: map[string]int{}}
+	if _, err := opts.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:                 RunsStream,
+		Description:          "ControlScript run requests",
+		Subjects:             []string{RunsPrefix + ".>"},
+		Retention:            jetstream.WorkQueuePolicy,
+		Storage:              jetstream.FileStorage,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		MaxMsgs:              int64(opts.QueueMax),
+		MaxMsgsPerSubject:    int64(opts.QueuePerScript),
+		MaxAge:               24 * time.Hour,
+		Duplicates:           2 * time.Minute,
+	}); err != nil {
+		return nil, fmt.Errorf("runner: runs stream: %w", err)
+	}
+	kv, err := opts.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:       ExecBucket,
+		Description:  "ControlScript executions",
+		History:      1,
+		TTL:          opts.Retention,
+		MaxValueSize: 8 << 20,
+		Storage:      jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("runner: executions bucket: %w", err)
+	}
+	r.kv = kv
+	if err := os.MkdirAll(opts.RunDir, 0o755); err != nil {
+		return nil, fmt.Errorf("runner: run dir: %w", err)
+	}
+	if r.sdkDir, err = installSDK(opts.RunDir); err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	cg, err := DetectCgroups(CgroupOptions{Parent: opts.CgroupParent})
+	if err != nil {
+		r.log.Warn("no cgroup hierarchy serves; limits fall back to rlimits", "err", err)
+	} else {
+		r.cgroups = cg
+		if n, err := cg.Sweep(); err != nil {
+			r.log.Warn("sweep old run cgroups", "err", err)
+		} else if n > 0 {
+			r.log.Info("removed cgroups of old runs", "count", n)
+		}
+	}
+	return r, nil
+}
+
+// Start recovers runs that this runner left running and begins taking
+// run requests.
+func (r *Runner) Start(ctx context.Context) error {
+	if err := r.recover(ctx); err != nil {
+		return err
+	}
+	sub, err := r.opts.NC.Subscribe(cancelSubject, func(m *nats.Msg) {
+		r.mu.Lock()
+		cancel := r.running[string(m.Data)]
+		r.mu.Unlock()
+		if cancel != nil {
+			cancel(errCancelled)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("runner: cancel subscription: %w", err)
+	}
+	r.cancel = sub
+	cons, err := r.opts.JS.CreateOrUpdateConsumer(ctx, RunsStream, jetstream.ConsumerConfig{
+		Durable:       runnerConsumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: r.opts.PoolSize,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("runner: consumer: %w", err)
+	}
+	r.cc, err = cons.Consume(r.dispatch, jetstream.PullMaxMessages(r.opts.PoolSize))
+	if err != nil {
+		return fmt.Errorf("runner: consume: %w", err)
+	}
+	return nil
+}
+
+// Stop stops taking requests, lets running scripts finish for the grace
+// period, then kills them and records them as killed. It is idempotent.
+func (r *Runner) Stop(ctx context.Context) {
+	r.stopOnce.Do(func() {
+		r.mu.Lock()
+		r.stopping = true
+		r.mu.Unlock()
+		if r.cc != nil {
+			r.cc.Stop()
+		}
+		if r.cancel != nil {
+			_ = r.cancel.Unsubscribe()
+		}
+		done := make(chan struct{})
+		go func() { r.wg.Wait(); close(done) }()
+		grace := time.NewTimer(r.opts.Grace)
+		defer grace.Stop()
+		select {
+		case <-done:
+			return
+		case <-grace.C:
+		case <-ctx.Done():
+		}
+		r.mu.Lock()
+		for _, cancel := range r.running {
+			cancel(errStopping)
+		}
+		r.mu.Unlock()
+		<-done
+	})
+}
+
+// Submit records a queued execution and puts its request on the queue.
+func (r *Runner) Submit(ctx context.Context, req RunRequest) (*Execution, error) {
+	obj, err := r.opts.Store.Get(ctx, KindControlScript, req.Script)
+	if err != nil {
+		return nil, err
+	}
+	if req.Trigger == "" {
+		req.Trigger = TriggerManual
+	}
+	ex := &Execution{
+		ID: "exec-" + uuid.Must(uuid.NewV7()).String(), Script: obj.Name, ScriptRevision: obj.Rev(),
+		Trigger: req.Trigger, TriggeredBy: req.User, Alert: req.Alert, Attempt: 1,
+		Status: StatusQueued, Queued: r.opts.Now().UTC(),
+	}
+	return ex, r.enqueue(ctx, ex)
+}
+
+func (r *Runner) enqueue(ctx context.Context, ex *Execution) error {
+	if err := r.save(ctx, ex); err != nil {
+		return err
+	}
+	_, err := r.opts.JS.Publish(ctx, RunsPrefix+"."+ex.Script, []byte(ex.ID), jetstream.WithMsgID(ex.ID))
+	if err != nil {
+		ex.Status, ex.Reason = StatusRejected, "the run queue is full"
+		now := r.opts.Now().UTC()
+		ex.Finished = &now
+		_ = r.save(context.WithoutCancel(ctx), ex)
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && strings.Contains(strings.ToLower(apiErr.Description), "maximum") {
+			return fmt.Errorf("%s: %w", ex.Script, ErrQueueFull)
+		}
+		return fmt.Errorf("queue %s: %w", ex.ID, err)
+	}
+	return nil
+}
+
+// Get returns an execution.
+func (r *Runner) Get(ctx context.Context, id string) (*Execution, error) {
+	e, err := r.kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+		return nil, fmt.Errorf("%s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", id, err)
+	}
+	var ex Execution
+	if err := json.Unmarshal(e.Value(), &ex); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", id, err)
+	}
+	return &ex, nil
+}
+
+// List returns executions matching f, newest first.
+func (r *Runner) List(ctx context.Context, f ExecFilter) ([]*Execution, error) {
+	w, err := r.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("list executions: %w", err)
+	}
+	defer w.Stop() //nolint:errcheck // a read-only watch
+	var out []*Execution
+	for e := range w.Updates() {
+		if e == nil {
+			break
+		}
+		var ex Execution
+		if json.Unmarshal(e.Value(), &ex) != nil {
+			continue
+		}
+		if (f.Script == "" || ex.Script == f.Script) && (f.Status == "" || ex.Status == f.Status) {
+			out = append(out, &ex)
+		}
+	}
+	// Ids are UUIDv7: newest first is descending id order.
+	sortExecutions(out)
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
+
+// Cancel ends a queued or running execution.
+func (r *Runner) Cancel(ctx context.Context, id, user string) (*Execution, error) {
+	ex, err := r.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if Final(ex.Status) {
+		return ex, fmt.Errorf("%s is %s: %w", id, ex.Status, ErrFinal)
+	}
+	if ex.Status == StatusQueued {
+		now := r.opts.Now().UTC()
+		ex.Status, ex.Reason, ex.Finished = StatusCancelled, "cancelled by "+user+" while queued", &now
+		if err := r.save(ctx, ex); err != nil {
+			return nil, err
+		}
+		return ex, nil
+	}
+	if err := r.opts.NC.Publish(cancelSubject, []byte(id)); err != nil {
+		return nil, fmt.Errorf("cancel %s: %w", id, err)
+	}
+	return r.Wait(ctx, id)
+}
+
+// Wait returns the execution once it is final, or when ctx ends.
+func (r *Runner) Wait(ctx context.Context, id string) (*Execution, error) {
+	w, err := r.kv.Watch(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("wait %s: %w", id, err)
+	}
+	defer w.Stop() //nolint:errcheck // a read-only watch
+	seen := false
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("wait %s: watch closed", id)
+			}
+			if e == nil {
+				if !seen {
+					return nil, fmt.Errorf("%s: %w", id, ErrNotFound)
+				}
+				continue
+			}
+			seen = true
+			var ex Execution
+			if json.Unmarshal(e.Value(), &ex) == nil && Final(ex.Status) {
+				return &ex, nil
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (r *Runner) save(ctx context.Context, ex *Execution) error {
+	data, err := json.Marshal(ex)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", ex.ID, err)
+	}
+	if _, err := r.kv.Put(ctx, ex.ID, data); err != nil {
+		return fmt.Errorf("save %s: %w", ex.ID, err)
+	}
+	return nil
+}
+
+// recover ends the runs this runner had in progress when it stopped.
+func (r *Runner) recover(ctx context.Context) error {
+	list, err := r.List(ctx, ExecFilter{Status: StatusRunning})
+	if err != nil {
+		return err
+	}
+	for _, ex := range list {
+		if ex.Runner != r.opts.ID {
+			continue
+		}
+		r.finishOrphan(ctx, ex, "vigil stopped while the script ran")
+	}
+	return nil
+}
+
+// finishOrphan records a run that lost its runner as killed and retries it
+// when its script says so.
+func (r *Runner) finishOrphan(ctx context.Context, ex *Execution, reason string) {
+	now := r.opts.Now().UTC()
+	ex.Status, ex.Reason, ex.Finished = StatusKilled, reason, &now
+	if err := r.save(ctx, ex); err != nil {
+		r.log.Error("record orphaned run", "id", ex.ID, "err", err)
+		return
+	}
+	r.log.Warn("run ended without its runner", "id", ex.ID, "script", ex.Script, "reason", reason)
+	r.maybeRetry(ctx, ex)
+}
+
+// dispatch takes one run request off the queue.
+func (r *Runner) dispatch(msg jetstream.Msg) {
+	id := string(msg.Data())
+	ctx := context.Background()
+	ex, err := r.Get(ctx, id)
+	if err != nil {
+		r.log.Error("run request without a record", "id", id, "err", err)
+		_ = msg.Ack()
+		return
+	}
+	switch ex.Status {
+	case StatusQueued:
+	case StatusRunning:
+		// Delivered again: the runner that had it is gone.
+		if ex.Runner == r.opts.ID {
+			r.mu.Lock()
+			_, mine := r.running[id]
+			r.mu.Unlock()
+			if mine {
+				_ = msg.InProgress()
+				return
+			}
+		}
+		r.finishOrphan(ctx, ex, "its runner stopped while the script ran")
+		_ = msg.Ack()
+		return
+	default: // final: cancelled while queued, or already recorded
+		_ = msg.Ack()
+		return
+	}
+	obj, err := r.opts.Store.Get(ctx, KindControlScript, ex.Script)
+	if err != nil {
+		r.reject(ctx, ex, fmt.Sprintf("script %s: %v", ex.Script, err))
+		_ = msg.Ack()
+		return
+	}
+	spec, err := DecodeControlScript(obj.Spec)
+	if err != nil {
+		r.reject(ctx, ex, fmt.Sprintf("script %s: %v", ex.Script, err))
+		_ = msg.Ack()
+		return
+	}
+	full := spec.WithDefaults()
+	r.mu.Lock()
+	if r.stopping {
+		r.mu.Unlock()
+		_ = msg.Nak()
+		return
+	}
+	if full.Concurrency > 0 && r.perScipt[ex.Script] >= full.Concurrency {
+		r.mu.Unlock()
+		_ = msg.NakWithDelay(200 * time.Millisecond)
+		return
+	}
+	runCtx, cancel := context.WithCancelCause(context.Background())
+	r.running[id] = cancel
+	r.perScipt[ex.Script]++
+	r.wg.Add(1)
+	r.mu.Unlock()
+
+	go func() {
+		defer r.wg.Done()
+		defer func() {
+			r.mu.Lock()
+			delete(r.running, id)
+			r.perScipt[ex.Script]--
+			r.mu.Unlock()
+			cancel(nil)
+		}()
+		stopBeat := r.heartbeat(msg)
+		r.run(runCtx, ex, obj, full)
+		stopBeat()
+		_ = msg.Ack()
+		r.maybeRetry(context.Background(), ex)
+	}()
+}
+
+// heartbeat keeps a long run's request from being delivered again.
+func (r *Runner) heartbeat(msg jetstream.Msg) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				_ = msg.InProgress()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func (r *Runner) reject(ctx context.Context, ex *Execution, reason string) {
+	now := r.opts.Now().UTC()
+	ex.Status, ex.Reason, ex.Finished = StatusRejected, reason, &now
+	if err := r.save(ctx, ex); err != nil {
+		r.log.Error("record rejected run", "id", ex.ID, "err", err)
+	}
+	r.publishResult(ctx, ex)
+}
+
+// maybeRetry queues the next attempt of a failed or timed-out run, or of a
+// run that lost its runner, when the script has retries left.
+func (r *Runner) maybeRetry(ctx context.Context, ex *Execution) {
+	switch ex.Status {
+	case StatusFailed, StatusTimeout, StatusKilled:
+	default:
+		return
+	}
+	if ex.Reason == errCancelled.Error() {
+		return
+	}
+	obj, err := r.opts.Store.Get(ctx, KindControlScript, ex.Script)
+	if err != nil {
+		return
+	}
+	spec, err := DecodeControlScript(obj.Spec)
+	if err != nil || spec.Retry == nil || ex.Attempt > spec.Retry.Count {
+		return
+	}
+	full := spec.WithDefaults()
+	backoff := full.Retry.Backoff.D() << (ex.Attempt - 1)
+	backoff = min(backoff, 10*time.Minute)
+	first := ex.RetryOf
+	if first == "" {
+		first = ex.ID
+	}
+	next := &Execution{
+		ID: "exec-" + uuid.Must(uuid.NewV7()).String(), Script: ex.Script, ScriptRevision: obj.Rev(),
+		Trigger: ex.Trigger, TriggeredBy: ex.TriggeredBy, Alert: ex.Alert, Attempt: ex.Attempt + 1,
+		RetryOf: first, Status: StatusQueued, Queued: r.opts.Now().UTC(),
+	}
+	time.AfterFunc(backoff, func() {
+		if err := r.enqueue(context.Background(), next); err != nil {
+			r.log.Error("queue retry", "id", next.ID, "retry_of", first, "err", err)
+		}
+	})
+}
+
+// publishResult publishes CONTROLSCRIPT_SUCCEEDED or _FAILED.
+func (r *Runner) publishResult(ctx context.Context, ex *Execution) {
+	if r.opts.Events == nil {
+		return
+	}
+	id := "CONTROLSCRIPT_FAILED"
+	if ex.Status == StatusSucceeded {
+		id = "CONTROLSCRIPT_SUCCEEDED"
+	}
+	exit := 0
+	if ex.ExitCode != nil {
+		exit = *ex.ExitCode
+	}
+	details := map[string]any{
+		"execution_id": ex.ID, "status": ex.Status, "exitcode": exit, "reason": ex.Reason,
+		"stdout": tail(ex.Stdout, 4096), "stderr": tail(ex.Stderr, 4096), "trigger": ex.Trigger,
+	}
+	ev, err := events.New(id, "controlscript", ex.Script, details, "/vigil/runner", r.opts.Now())
+	if err != nil {
+		r.log.Error("build execution event", "id", ex.ID, "err", err)
+		return
+	}
+	ev.ID = ex.ID + "-result"
+	if _, err := r.opts.Events.Publish(ctx, ev); err != nil {
+		r.log.Error("publish execution event", "id", ex.ID, "err", err)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+// installSDK writes the Python SDK where every run can import it.
+func installSDK(runDir string) (string, error) {
+	dir := filepath.Join(runDir, "sdk")
+	if err := writeSDK(dir); err != nil {
+		return "", fmt.Errorf("install sdk: %w", err)
+	}
+	return dir, nil
+}

@@ -1,0 +1,223 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/events"
+)
+
+// harness is a runner on a real embedded NATS with a real object store.
+type harness struct {
+	r     *Runner
+	store *config.Store
+	bus   *events.Bus
+	data  string
+}
+
+func newHarness(t *testing.T, mutate func(*Options)) *harness {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the sandbox needs root")
+	}
+	if shimBin == "" {
+		t.Skip("no vigil binary for the sandbox shim")
+	}
+	ctx := context.Background()
+	data := t.TempDir()
+	bus, err := events.StartBus(ctx, events.BusOptions{StoreDir: filepath.Join(data, "jetstream")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Stop)
+	c, _ := config.NewAESCipher(make([]byte, 32))
+	store, err := config.OpenStore(ctx, bus.Conn(), bus.JetStream(), config.StoreOptions{Cipher: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{NC: bus.Conn(), JS: bus.JetStream(), Store: store, Events: bus, Exe: shimBin,
+		DataDir: data, RunDir: filepath.Join(t.TempDir(), "runs"), ID: "test-runner", Grace: 2 * time.Second,
+		CgroupParent: fmt.Sprintf("vigil-test-%d", os.Getpid())}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	r, err := New(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Stop(context.Background()) })
+	return &harness{r: r, store: store, bus: bus, data: data}
+}
+
+func (h *harness) script(t *testing.T, name, spec string) {
+	t.Helper()
+	if _, err := h.store.Apply(context.Background(), []*config.Object{{Kind: KindControlScript, Name: name, Spec: json.RawMessage(spec)}}, config.ApplyOptions{User: "t"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *harness) runWait(t *testing.T, name, alert string) *Execution {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ex, err := h.r.Submit(ctx, RunRequest{Script: name, User: "tester", Alert: json.RawMessage(alert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := h.r.Wait(ctx, ex.ID)
+	if err != nil {
+		t.Fatalf("wait %s: %v", ex.ID, err)
+	}
+	return final
+}
+
+func src(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func TestRunHello(t *testing.T) {
+	h := newHarness(t, nil)
+	h.script(t, "hello", `{"source": `+src(`import sys, json, os
+alert = json.loads(sys.argv[1])
+print("hello", alert["name"], sys.argv[0].endswith(".py"), __name__)
+print("token" if os.environ["API_TOKEN"].startswith("vgl_") or os.environ["API_TOKEN"] == "" else "bad", file=sys.stderr)
+`)+`, "timeout": "20s"}`)
+	ex := h.runWait(t, "hello", `{"name": "a1"}`)
+	if ex.Status != StatusSucceeded || ex.ExitCode == nil || *ex.ExitCode != 0 {
+		t.Fatalf("status %s exit %v reason %q stderr %q", ex.Status, ex.ExitCode, ex.Reason, ex.Stderr)
+	}
+	if ex.Stdout != "hello a1 True __main__\n" {
+		t.Fatalf("stdout %q", ex.Stdout)
+	}
+	for _, k := range []string{"memory", "pids", "cpu", "open_files", "output"} {
+		if ex.Enforcement[k] == "" {
+			t.Errorf("no mechanism recorded for %s: %v", k, ex.Enforcement)
+		}
+	}
+	if ex.Started == nil || ex.Finished == nil || ex.Runner != "test-runner" || ex.Attempt != 1 {
+		t.Fatalf("record: %+v", ex)
+	}
+	// The result event is published (just after the record is final).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stored, _, err := h.bus.List(context.Background(), events.Filter{EventID: "CONTROLSCRIPT_SUCCEEDED"})
+		if err == nil && len(stored) == 1 && strings.Contains(string(stored[0].Data), ex.ID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("result event: %v %d", err, len(stored))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRunStatuses(t *testing.T) {
+	h := newHarness(t, nil)
+	h.script(t, "fails", `{"source": "import sys\nprint('bye')\nsys.exit(3)\n"}`)
+	h.script(t, "slow", `{"source": "import time\ntime.sleep(30)\n", "timeout": "1s"}`)
+	ex := h.runWait(t, "fails", "")
+	if ex.Status != StatusFailed || *ex.ExitCode != 3 || ex.Stdout != "bye\n" {
+		t.Fatalf("fails: %+v", ex)
+	}
+	ex = h.runWait(t, "slow", "")
+	if ex.Status != StatusTimeout {
+		t.Fatalf("slow: %s %s", ex.Status, ex.Reason)
+	}
+	// Cancel a running execution.
+	h.script(t, "long", `{"source": "import time\nprint('start', flush=True)\ntime.sleep(60)\n", "timeout": "60s"}`)
+	ctx := context.Background()
+	sub, err := h.r.Submit(ctx, RunRequest{Script: "long", User: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		cur, _ := h.r.Get(ctx, sub.ID)
+		if cur != nil && cur.Status == StatusRunning {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("never running")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	ex, err = h.r.Cancel(cctx, sub.ID, "t")
+	if err != nil || ex.Status != StatusCancelled {
+		t.Fatalf("cancel: %v %+v", err, ex)
+	}
+	if _, err := h.r.Cancel(cctx, sub.ID, "t"); !errors.Is(err, ErrFinal) {
+		t.Fatalf("cancel twice: %v", err)
+	}
+	if _, err := h.r.Submit(ctx, RunRequest{Script: "nope"}); !errors.Is(err, config.ErrNotFound) {
+		t.Fatalf("unknown script: %v", err)
+	}
+}
+
+func TestRunSecretsMaskedAndOutputCapped(t *testing.T) {
+	h := newHarness(t, nil)
+	spec, _ := json.Marshal(config.SecretSpec{Data: map[string]string{"db-password": "s3cr3t-value"}})
+	if _, err := h.store.Apply(context.Background(), []*config.Object{{Kind: "Secret", Name: "db", Spec: spec}}, config.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.script(t, "leaky", `{"source": `+src(`import os, sys
+print("pw=" + os.environ["DB_PASSWORD"])
+sys.stdout.write("x" * 5000)
+`)+`, "secrets": ["db"], "limits": {"output": "1Ki"}}`)
+	ex := h.runWait(t, "leaky", "")
+	if ex.Status != StatusSucceeded {
+		t.Fatalf("%s %s %s", ex.Status, ex.Reason, ex.Stderr)
+	}
+	if strings.Contains(ex.Stdout, "s3cr3t-value") || !strings.Contains(ex.Stdout, "pw=<secret>") {
+		t.Fatalf("secret not masked: %q", ex.Stdout[:40])
+	}
+	if !ex.StdoutTruncated || !strings.Contains(ex.Stdout, "output truncated") || len(ex.Stdout) > 1200 {
+		t.Fatalf("output not capped: truncated=%v len=%d", ex.StdoutTruncated, len(ex.Stdout))
+	}
+}
+
+func TestRecoverOrphanedRun(t *testing.T) {
+	h := newHarness(t, nil)
+	h.script(t, "s", `{"source": "print(1)\n", "retry": {"count": 1, "backoff": "1s"}}`)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	orphan := &Execution{ID: "exec-orphan-1", Script: "s", Trigger: TriggerManual, Attempt: 1, Status: StatusRunning,
+		Runner: "test-runner", Queued: now, Started: &now}
+	if err := h.r.save(ctx, orphan); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.r.recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := h.r.Get(ctx, orphan.ID)
+	if got.Status != StatusKilled || !strings.Contains(got.Reason, "vigil stopped") {
+		t.Fatalf("orphan: %+v", got)
+	}
+	// The script has a retry: a second attempt runs and succeeds.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		list, _ := h.r.List(ctx, ExecFilter{Script: "s"})
+		for _, ex := range list {
+			if ex.RetryOf == orphan.ID && ex.Status == StatusSucceeded && ex.Attempt == 2 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no successful retry: %d executions", len(list))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
