@@ -510,13 +510,15 @@ func TestRunHelloAndShow(t *testing.T) {
 		t.Fatalf("run: %d %q %q\n%s", code, out, errOut, s.Logs())
 	}
 	out, _, _ = s.CLI(t, "", "executions", "list", "-o", "json")
-	var list []struct {
-		ID string `json:"id"`
+	var list struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
 	}
-	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 {
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Items) != 1 {
 		t.Fatalf("list: %v %s", err, out)
 	}
-	out, _, _ = s.CLI(t, "", "executions", "show", list[0].ID, "-o", "json")
+	out, _, _ = s.CLI(t, "", "executions", "show", list.Items[0].ID, "-o", "json")
 	var ex struct {
 		Status      string            `json:"status"`
 		ExitCode    *int              `json:"exit_code"`
