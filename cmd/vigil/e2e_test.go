@@ -609,3 +609,115 @@ except vigil.APIError as e:
 		t.Fatalf("script read a Secret: %q", out)
 	}
 }
+
+// TestKillWithRunsInFlight kills `vigil serve` with 20 runs queued or
+// running: after a restart every run has a final status (the running ones
+// killed, the queued ones run), none vanishes, and no process is left.
+func TestKillWithRunsInFlight(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the sandbox needs root")
+	}
+	dir := t.TempDir()
+	s := startServer(t, dir, nil, "--runner-pool-size", "4")
+	if _, errOut, code := s.CLI(t, scriptYAML("nap", "import time\nprint('up', flush=True)\ntime.sleep(1.5)\nprint('done')", "  timeout: 30s\n"), "apply", "-f", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	var ids []string
+	for range 20 {
+		out, errOut, code := s.CLI(t, "", "run", "nap")
+		if code != 0 {
+			t.Fatalf("run: %s", errOut)
+		}
+		ids = append(ids, strings.TrimSpace(out))
+	}
+	// Wait until some run, then kill the server hard.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(runningList(t, s), "running") {
+		if time.Now().After(deadline) {
+			t.Fatal("no run started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.Kill()
+	waitNoRunProcesses(t, ids)
+
+	s2 := startServer(t, dir, nil, "--runner-pool-size", "4")
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		counts := map[string]int{}
+		allFinal := true
+		for _, id := range ids {
+			out, errOut, code := s2.CLI(t, "", "executions", "show", id, "-o", "json")
+			if code != 0 {
+				t.Fatalf("execution %s vanished: %s", id, errOut)
+			}
+			var ex struct{ Status, Reason string }
+			_ = json.Unmarshal([]byte(out), &ex)
+			counts[ex.Status]++
+			switch ex.Status {
+			case "succeeded":
+			case "killed":
+				if !strings.Contains(ex.Reason, "stopped") {
+					t.Fatalf("killed without the reason: %+v", ex)
+				}
+			case "queued", "running":
+				allFinal = false
+			default:
+				t.Fatalf("%s ended %s: %s", id, ex.Status, ex.Reason)
+			}
+		}
+		if allFinal {
+			t.Logf("after restart: %v", counts)
+			if counts["killed"] == 0 || counts["succeeded"] == 0 {
+				t.Fatalf("want both killed and succeeded runs: %v", counts)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not all final after restart: %v", counts)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	waitNoRunProcesses(t, ids)
+}
+
+func runningList(t *testing.T, s *server) string {
+	out, _, _ := s.CLI(t, "", "executions", "list", "--status", "running")
+	return out
+}
+
+// waitNoRunProcesses fails unless no process of the runs is left within 5 s.
+func waitNoRunProcesses(t *testing.T, ids []string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := runProcesses(ids)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes of the runs are left: %v", left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func runProcesses(ids []string) []string {
+	var left []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		for _, id := range ids {
+			if strings.Contains(string(env), "VIGIL_EXECUTION_ID="+id+"\x00") {
+				left = append(left, e.Name()+":"+id)
+			}
+		}
+	}
+	return left
+}
