@@ -1,0 +1,180 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/vigiltest"
+)
+
+// execution is the part of an execution record the benchmarks read.
+type execution struct {
+	ID        string     `json:"id"`
+	Status    string     `json:"status"`
+	Reason    string     `json:"reason"`
+	Queued    time.Time  `json:"queued"`
+	FirstLine *time.Time `json:"first_line"`
+	Finished  *time.Time `json:"finished"`
+	Stdout    string     `json:"stdout"`
+}
+
+func apiDo(s *vigiltest.Server, method, path, body string) (int, []byte, error) {
+	req, _ := http.NewRequest(method, s.API+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+func applyScript(b *testing.B, s *vigiltest.Server, name, source string) {
+	b.Helper()
+	src, _ := json.Marshal(source)
+	body := fmt.Sprintf(`{"objects":[{"kind":"ControlScript","name":%q,"spec":{"source":%s,"timeout":"30s"}}]}`, name, src)
+	if code, out, err := apiDo(s, "POST", "/api/v1/apply", body); err != nil || code != 200 {
+		b.Fatalf("apply: %d %s %v", code, out, err)
+	}
+}
+
+func runAndWait(s *vigiltest.Server, name string) (*execution, error) {
+	code, out, err := apiDo(s, "POST", "/api/v1/controlscripts/"+name+"/run?wait=true", "{}")
+	if err != nil {
+		return nil, err
+	}
+	if code != 200 {
+		return nil, fmt.Errorf("run: %d %s", code, out)
+	}
+	var ex execution
+	if err := json.Unmarshal(out, &ex); err != nil {
+		return nil, err
+	}
+	if ex.Status != "succeeded" {
+		return nil, fmt.Errorf("run %s: %s %s", ex.ID, ex.Status, ex.Reason)
+	}
+	return &ex, nil
+}
+
+func percentiles(d []time.Duration) (p50, p99 time.Duration) {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[len(d)/2], d[min(len(d)-1, len(d)*99/100)]
+}
+
+// BenchmarkRunToFirstLine: from the run request (the execution's queued
+// time) to the timestamp the script's first line takes, one run at a time;
+// beside it the shim's report of the exec and a bare /usr/bin/python3 start
+// on this machine.
+func BenchmarkRunToFirstLine(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("the sandbox needs root")
+	}
+	s := vigiltest.Start(b, vigilBin, b.TempDir(), nil, "--nats-listen", "off")
+	applyScript(b, s, "first", "import time; print(time.time_ns())\n")
+	if _, err := runAndWait(s, "first"); err != nil { // warm caches
+		b.Fatal(err)
+	}
+	lat := make([]time.Duration, 0, b.N)
+	execd := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		ex, err := runAndWait(s, "first")
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ns int64
+		if _, err := fmt.Sscan(strings.TrimSpace(ex.Stdout), &ns); err != nil || ex.FirstLine == nil {
+			b.Fatalf("run %s: stdout %q, first_line %v", ex.ID, ex.Stdout, ex.FirstLine)
+		}
+		lat = append(lat, time.Unix(0, ns).Sub(ex.Queued))
+		execd = append(execd, ex.FirstLine.Sub(ex.Queued))
+	}
+	b.StopTimer()
+	p50, p99 := percentiles(lat)
+	b.ReportMetric(float64(p50.Microseconds())/1000, "ms-p50")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "ms-p99")
+	p50, _ = percentiles(execd)
+	b.ReportMetric(float64(p50.Microseconds())/1000, "ms-exec-p50")
+
+	var bare []time.Duration
+	for range max(b.N, 20) {
+		t0 := time.Now()
+		if err := exec.Command("/usr/bin/python3", "-c", "pass").Run(); err != nil {
+			b.Fatal(err)
+		}
+		bare = append(bare, time.Since(t0))
+	}
+	p50, p99 = percentiles(bare)
+	b.ReportMetric(float64(p50.Microseconds())/1000, "ms-bare-python-p50")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "ms-bare-python-p99")
+}
+
+// BenchmarkExecutionsPerSecond: trivial scripts, limits enforced, records
+// persisted, submitted by 32 clients for a fixed time (BENCH_RUN_SECONDS,
+// default 60); the rate counts runs whose script wrote its first timestamp
+// within the window.
+func BenchmarkExecutionsPerSecond(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("the sandbox needs root")
+	}
+	window := 60 * time.Second
+	if v := os.Getenv("BENCH_RUN_SECONDS"); v != "" {
+		if n, err := time.ParseDuration(v + "s"); err == nil {
+			window = n
+		}
+	}
+	s := vigiltest.Start(b, vigilBin, b.TempDir(), nil, "--nats-listen", "off", "--runner-pool-size", "16")
+	applyScript(b, s, "tick", "import time\nprint(time.time_ns(), flush=True)\n")
+	var (
+		stop   atomic.Bool
+		mu     sync.Mutex
+		starts []int64
+		errs   atomic.Int64
+		wg     sync.WaitGroup
+	)
+	b.ResetTimer()
+	begin := time.Now()
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				ex, err := runAndWait(s, "tick")
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				var ns int64
+				fmt.Sscan(strings.TrimSpace(ex.Stdout), &ns)
+				mu.Lock()
+				starts = append(starts, ns)
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(window)
+	stop.Store(true)
+	wg.Wait()
+	b.StopTimer()
+	in := 0
+	end := begin.Add(window).UnixNano()
+	for _, ns := range starts {
+		if ns >= begin.UnixNano() && ns < end {
+			in++
+		}
+	}
+	b.ReportMetric(float64(in)/window.Seconds(), "executions/s")
+	b.ReportMetric(float64(errs.Load()), "errors")
+}
