@@ -422,7 +422,8 @@ func (g *Cgroup) Enforced() map[string]string { return maps.Clone(g.enforced) }
 
 // ProcsFiles lists every cgroup.procs file a process must be written into to
 // join the run (v1: one per hierarchy, v2: one), in order. The sandbox shim
-// writes its own pid into each before it execs the script.
+// writes the script's pid into each while the script is stopped after exec,
+// before its first instruction.
 func (g *Cgroup) ProcsFiles() []string {
 	f := make([]string, len(g.dirs))
 	for i, d := range g.dirs {

@@ -37,7 +37,6 @@ const (
 const (
 	sandboxScript = "/run/vigil/controlscript.py"
 	sandboxSocket = "/run/vigil/api.sock"
-	termGrace     = 5 * time.Second
 )
 
 // run executes one attempt and records it; it never returns an error: every
@@ -88,7 +87,7 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 	timeout := spec.Timeout.D()
 	token, revoke := "", func() {}
 	if r.opts.Tokens != nil {
-		if token, revoke, err = r.opts.Tokens.Issue(ctx, "exec-"+strings.TrimPrefix(ex.ID, "exec-"), timeout+termGrace+time.Minute); err != nil {
+		if token, revoke, err = r.opts.Tokens.Issue(ctx, "exec-"+strings.TrimPrefix(ex.ID, "exec-"), timeout+r.opts.TermGrace+time.Minute); err != nil {
 			return fmt.Errorf("issue token: %w", err)
 		}
 	}
@@ -199,7 +198,7 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case werr = <-waited:
-		case <-time.After(termGrace):
+		case <-time.After(r.opts.TermGrace):
 			if cg != nil {
 				_ = cg.Kill()
 			}

@@ -33,6 +33,9 @@ const (
 	DefaultQueuePerScript = 100
 	// DefaultRetention is how long execution records are kept.
 	DefaultRetention = 7 * 24 * time.Hour
+	// DefaultTermGrace is how long a run that is stopped (timeout, cancel,
+	// shutdown) has between SIGTERM and the kill of its whole cgroup.
+	DefaultTermGrace = 5 * time.Second
 )
 
 // ObjectStore is what the runner reads from the object store.
@@ -86,6 +89,10 @@ type Options struct {
 	Retention time.Duration
 	// Grace is how long SIGTERM lets running scripts finish; default 10s.
 	Grace time.Duration
+	// TermGrace is how long one stopped run (timeout, cancel, shutdown)
+	// has between its SIGTERM and the SIGKILL of all its processes;
+	// default 5s.
+	TermGrace time.Duration
 	// CgroupParent names the cgroup that holds the runs; default "vigil".
 	CgroupParent string
 }
@@ -149,6 +156,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Grace <= 0 {
 		o.Grace = 10 * time.Second
+	}
+	if o.TermGrace <= 0 {
+		o.TermGrace = DefaultTermGrace
 	}
 	if o.CgroupParent == "" {
 		o.CgroupParent = "vigil"

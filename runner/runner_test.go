@@ -56,7 +56,13 @@ func newHarness(t *testing.T, mutate func(*Options)) *harness {
 	if err := r.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Stop(context.Background()) })
+	cg := r.cgroups
+	t.Cleanup(func() {
+		r.Stop(context.Background())
+		if cg != nil {
+			cgCleanupParents(t, cg) // the parent cgroups, made by New
+		}
+	})
 	return &harness{r: r, store: store, bus: bus, data: data}
 }
 

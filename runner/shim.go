@@ -28,14 +28,16 @@ package runner
 // during setup ends the shim with 128+n and no status line.
 //
 // The shim's steps, in order (shim_linux.go): mark inherited descriptors
-// close-on-exec; read the spec; join the cgroups; mount (/ rprivate, /proc,
-// Hide, /tmp, /run, /var/tmp and /dev/shm, binds, read-only remounts); set
-// the host name; bring lo up (new network namespace only); set
-// no_new_privs; fork and exec the script with setgroups, setgid and setuid
-// and under PTRACE_TRACEME, so it stops right after execve; set its
-// rlimits with prlimit; report "started"; detach. The shim itself keeps
-// root and none of the limits, so the script cannot signal or trace it and
-// RLIMIT_AS or RLIMIT_NPROC cannot starve its Go runtime.
+// close-on-exec; read the spec; mount (/ rprivate, /proc, Hide, /tmp,
+// /run, /var/tmp and /dev/shm, binds, read-only remounts); set the host
+// name; bring lo up (new network namespace only); set no_new_privs; fork
+// and exec the script with setgroups, setgid and setuid and under
+// PTRACE_TRACEME, so it stops right after execve; move it into its cgroups;
+// set its rlimits with prlimit; report "started"; detach. The shim itself
+// keeps root and none of the limits, and stays out of the run's cgroups, so
+// the script cannot signal or trace it and RLIMIT_AS, RLIMIT_NPROC,
+// pids.max or the memory limit cannot starve its Go runtime (a fork bomb
+// at pids.max would make it fail to create a thread and crash).
 
 import (
 	"bufio"
@@ -131,8 +133,10 @@ type SandboxSpec struct {
 	GID int `json:"gid"`
 	// Rlimits are set on the script before its first instruction.
 	Rlimits []Rlimit `json:"rlimits,omitempty"`
-	// CgroupProcs are cgroup.procs files the shim writes its own pid into
-	// before anything else (cgroup v1 join); may be empty.
+	// CgroupProcs are cgroup.procs files the shim writes the script's pid
+	// into, in order, while the script is stopped after exec and before
+	// its first instruction; may be empty. The shim itself stays out of
+	// them, so the script's limits cannot starve it.
 	CgroupProcs []string `json:"cgroup_procs,omitempty"`
 	// TmpSize is the size in bytes of the private tmpfs on /tmp (mode
 	// 1777); default DefaultTmpSize.

@@ -154,13 +154,11 @@ func readSpec() (SandboxSpec, error) {
 // stopped before its first instruction until its limits are set. It returns
 // the script's pid.
 func startSandboxed(spec SandboxSpec, status *os.File, sigs <-chan os.Signal) (int, error) {
-	// Join the cgroups first: the script is forked later and starts in
-	// them.
-	for _, p := range spec.CgroupProcs {
-		if err := joinCgroup(p); err != nil {
-			return 0, err
-		}
-	}
+	// The shim itself joins none of the run's cgroups: the script is
+	// moved into them while it is stopped after exec (release). In them,
+	// the shim's Go runtime would compete with the script for pids.max
+	// and the memory limit, and a fork bomb would make it fail to create
+	// a thread and crash.
 	m := &mounter{}
 	defer m.closeSources()
 	if err := m.build(spec); err != nil {
@@ -208,7 +206,7 @@ func startSandboxed(spec SandboxSpec, status *os.File, sigs <-chan os.Signal) (i
 	if err != nil {
 		return 0, fmt.Errorf("start %s in %s: %w", spec.Argv[0], spec.Dir, err)
 	}
-	if err := release(pid, spec.Rlimits, attr.Sys.Credential, status); err != nil {
+	if err := release(pid, spec.CgroupProcs, spec.Rlimits, attr.Sys.Credential, status); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
 		return 0, err
 	}
@@ -220,9 +218,9 @@ type stopped struct{ sig syscall.Signal }
 
 func (s stopped) Error() string { return fmt.Sprintf("stopped by %v during setup", s.sig) }
 
-// release waits for the script's post-exec ptrace stop, sets its rlimits,
-// reports the start and lets it run.
-func release(pid int, rlimits []Rlimit, cred *syscall.Credential, status *os.File) error {
+// release waits for the script's post-exec ptrace stop, moves it into its
+// cgroups, sets its rlimits, reports the start and lets it run.
+func release(pid int, cgroupProcs []string, rlimits []Rlimit, cred *syscall.Credential, status *os.File) error {
 	var ws unix.WaitStatus
 	for {
 		_, err := unix.Wait4(pid, &ws, unix.WALL, nil)
@@ -235,6 +233,11 @@ func release(pid int, rlimits []Rlimit, cred *syscall.Credential, status *os.Fil
 	}
 	if !ws.Stopped() || ws.StopSignal() != unix.SIGTRAP {
 		return fmt.Errorf("the script did not stop after exec (wait status %#x)", uint32(ws))
+	}
+	for _, p := range cgroupProcs {
+		if err := joinCgroup(p, pid); err != nil {
+			return err
+		}
 	}
 	if err := setRlimits(pid, rlimits, cred); err != nil {
 		return err
@@ -371,12 +374,13 @@ func parentAlive() error {
 	return nil
 }
 
-func joinCgroup(procs string) error {
+// joinCgroup moves process pid (all its threads) into a cgroup.
+func joinCgroup(procs string, pid int) error {
 	f, err := os.OpenFile(procs, os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("join cgroup %s: %w", procs, err)
 	}
-	_, err = f.WriteString("0")
+	_, err = f.WriteString(strconv.Itoa(pid))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
