@@ -117,6 +117,10 @@ type Runner struct {
 	stopOnce sync.Once
 }
 
+// ackWait is how long a run request stays with a runner without a
+// heartbeat.
+const ackWait = 10 * time.Second
+
 // Cancel causes recorded on an execution.
 var (
 	errCancelled = errors.New("cancelled")
@@ -240,8 +244,11 @@ func (r *Runner) Start(ctx context.Context) error {
 	cons, err := r.opts.JS.CreateOrUpdateConsumer(ctx, RunsStream, jetstream.ConsumerConfig{
 		Durable:       runnerConsumer,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		MaxAckPending: r.opts.PoolSize,
+		// A running request is kept alive by heartbeats; one whose runner
+		// died comes back after AckWait. The headroom above the pool lets
+		// new requests flow while a dead runner's requests wait for that.
+		AckWait:       ackWait,
+		MaxAckPending: 2 * r.opts.PoolSize,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
@@ -508,7 +515,7 @@ func (r *Runner) dispatch(msg jetstream.Msg) {
 		_ = msg.Nak()
 		return
 	}
-	if full.Concurrency > 0 && r.perScipt[ex.Script] >= full.Concurrency {
+	if len(r.running) >= r.opts.PoolSize || (full.Concurrency > 0 && r.perScipt[ex.Script] >= full.Concurrency) {
 		r.mu.Unlock()
 		_ = msg.NakWithDelay(200 * time.Millisecond)
 		return
@@ -540,7 +547,7 @@ func (r *Runner) dispatch(msg jetstream.Msg) {
 func (r *Runner) heartbeat(msg jetstream.Msg) func() {
 	done := make(chan struct{})
 	go func() {
-		t := time.NewTicker(10 * time.Second)
+		t := time.NewTicker(ackWait / 3)
 		defer t.Stop()
 		for {
 			select {
