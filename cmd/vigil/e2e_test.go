@@ -721,3 +721,61 @@ func runProcesses(ids []string) []string {
 	}
 	return left
 }
+
+// TestSIGTERMGraceAndQueueFull: SIGTERM lets a short run finish and kills a
+// long one after the grace period, recording both; a full queue refuses a
+// run with a clear error.
+func TestSIGTERMGraceAndQueueFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the sandbox needs root")
+	}
+	dir := t.TempDir()
+	s := startServer(t, dir, nil, "--shutdown-timeout", "2s", "--runner-pool-size", "2")
+	yaml := scriptYAML("short", "import time\ntime.sleep(0.8)\nprint('finished')", "") + "---\n" +
+		scriptYAML("long", "import time\nprint('up', flush=True)\ntime.sleep(60)", "  timeout: 120s\n")
+	if _, errOut, code := s.CLI(t, yaml, "apply", "-f", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	shortID, _, _ := s.CLI(t, "", "run", "short")
+	longID, _, _ := s.CLI(t, "", "run", "long")
+	shortID, longID = strings.TrimSpace(shortID), strings.TrimSpace(longID)
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(runningList(t, s), "running") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("runs did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	term(t, s)
+	if d := time.Since(start); d > 12*time.Second {
+		t.Fatalf("stop took %s", d)
+	}
+	waitNoRunProcesses(t, []string{shortID, longID})
+	s2 := startServer(t, dir, nil, "--runner-pool-size", "1")
+	show := func(id string) (string, string) {
+		out, _, _ := s2.CLI(t, "", "executions", "show", id, "-o", "json")
+		var ex struct{ Status, Reason, Stdout string }
+		_ = json.Unmarshal([]byte(out), &ex)
+		return ex.Status, ex.Reason + "|" + ex.Stdout
+	}
+	if st, why := show(shortID); st != "succeeded" || !strings.Contains(why, "finished") {
+		t.Fatalf("short run: %s %s", st, why)
+	}
+	if st, why := show(longID); st != "killed" || !strings.Contains(why, "stopped") {
+		t.Fatalf("long run: %s %s", st, why)
+	}
+
+	// Queue full: one run at a time, 100 queued per script at most.
+	var lastErr string
+	for i := 0; i < 110; i++ {
+		_, errOut, code := s2.CLI(t, "", "run", "long")
+		if code != 0 {
+			lastErr = errOut
+			break
+		}
+	}
+	if !strings.Contains(lastErr, "queue") {
+		t.Fatalf("a full queue was not refused clearly: %q", lastErr)
+	}
+}
