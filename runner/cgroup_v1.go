@@ -73,7 +73,7 @@ func (c *Cgroups) detectV1(mounts []cgMount) cgDetection {
 	}
 	for _, h := range order {
 		// The freezer hierarchy joins the runs only when Kill uses it.
-		if len(h.roles) > 0 && !(len(h.roles) == 1 && h.roles[0] == cgRoleFreezer) {
+		if len(h.roles) > 0 && (len(h.roles) != 1 || h.roles[0] != cgRoleFreezer) {
 			d.hiers = append(d.hiers, h)
 		}
 	}

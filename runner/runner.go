@@ -174,8 +174,10 @@ func (o Options) withDefaults() Options {
 // run directory and the cgroup hierarchy.
 func New(ctx context.Context, opts Options) (*Runner, error) {
 	opts = opts.withDefaults()
-	r := &Runner{opts: opts, log: opts.Logger.With("component", "runner"),
-		running: map[string]context.CancelCauseFunc{}, perScipt: map[string]int{}}
+	r := &Runner{
+		opts: opts, log: opts.Logger.With("component", "runner"),
+		running: map[string]context.CancelCauseFunc{}, perScipt: map[string]int{},
+	}
 	if _, err := opts.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:                 RunsStream,
 		Description:          "ControlScript run requests",
@@ -242,8 +244,8 @@ func (r *Runner) Start(ctx context.Context) error {
 	}
 	r.cancel = sub
 	cons, err := r.opts.JS.CreateOrUpdateConsumer(ctx, RunsStream, jetstream.ConsumerConfig{
-		Durable:       runnerConsumer,
-		AckPolicy:     jetstream.AckExplicitPolicy,
+		Durable:   runnerConsumer,
+		AckPolicy: jetstream.AckExplicitPolicy,
 		// A running request is kept alive by heartbeats; one whose runner
 		// died comes back after AckWait. The headroom above the pool lets
 		// new requests flow while a dead runner's requests wait for that.

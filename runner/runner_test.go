@@ -43,9 +43,11 @@ func newHarness(t *testing.T, mutate func(*Options)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{NC: bus.Conn(), JS: bus.JetStream(), Store: store, Events: bus, Exe: shimBin,
+	opts := Options{
+		NC: bus.Conn(), JS: bus.JetStream(), Store: store, Events: bus, Exe: shimBin,
 		DataDir: data, RunDir: filepath.Join(t.TempDir(), "runs"), ID: "test-runner", Grace: 2 * time.Second,
-		CgroupParent: fmt.Sprintf("vigil-test-%d", os.Getpid())}
+		CgroupParent: fmt.Sprintf("vigil-test-%d", os.Getpid()),
+	}
 	if mutate != nil {
 		mutate(&opts)
 	}
@@ -200,8 +202,10 @@ func TestRecoverOrphanedRun(t *testing.T) {
 	h.script(t, "s", `{"source": "print(1)\n", "retry": {"count": 1, "backoff": "1s"}}`)
 	ctx := context.Background()
 	now := time.Now().UTC()
-	orphan := &Execution{ID: "exec-orphan-1", Script: "s", Trigger: TriggerManual, Attempt: 1, Status: StatusRunning,
-		Runner: "test-runner", Queued: now, Started: &now}
+	orphan := &Execution{
+		ID: "exec-orphan-1", Script: "s", Trigger: TriggerManual, Attempt: 1, Status: StatusRunning,
+		Runner: "test-runner", Queued: now, Started: &now,
+	}
 	if err := h.r.save(ctx, orphan); err != nil {
 		t.Fatal(err)
 	}

@@ -272,7 +272,7 @@ func (p *shimPipes) exchange() ShimStatus {
 		return ShimStatus{Error: "the shim was not started"}
 	}
 	// A failed write means the shim is gone; cmd.Wait says how.
-	p.specW.Write(p.spec)
+	_, _ = p.specW.Write(p.spec)
 	p.specW.Close()
 
 	var st ShimStatus

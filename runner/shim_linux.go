@@ -207,7 +207,7 @@ func startSandboxed(spec SandboxSpec, status *os.File, sigs <-chan os.Signal) (i
 		return 0, fmt.Errorf("start %s in %s: %w", spec.Argv[0], spec.Dir, err)
 	}
 	if err := release(pid, spec.CgroupProcs, spec.Rlimits, attr.Sys.Credential, status); err != nil {
-		unix.Kill(pid, unix.SIGKILL)
+		_ = unix.Kill(pid, unix.SIGKILL)
 		return 0, err
 	}
 	return pid, nil
@@ -326,7 +326,7 @@ func supervise(pid int, status *os.File, sigs <-chan os.Signal) int {
 	for {
 		select {
 		case s := <-sigs:
-			unix.Kill(pid, s.(syscall.Signal))
+			_ = unix.Kill(pid, s.(syscall.Signal))
 		case ws := <-done:
 			code := ws.ExitStatus()
 			if ws.Signaled() {
@@ -334,7 +334,7 @@ func supervise(pid int, status *os.File, sigs <-chan os.Signal) int {
 			}
 			exit := code
 			b, _ := json.Marshal(statusLine{Exit: &exit, Orphans: countOrphans()})
-			status.Write(append(b, '\n'))
+			_, _ = status.Write(append(b, '\n'))
 			return code
 		}
 	}
@@ -437,7 +437,7 @@ func loopbackUp() error {
 	if err != nil {
 		return fmt.Errorf("loopback up: %w", err)
 	}
-	defer unix.Close(fd)
+	defer unix.Close(fd) //nolint:errcheck // a read-only fd
 	ifr, err := unix.NewIfreq("lo")
 	if err != nil {
 		return fmt.Errorf("loopback up: %w", err)
@@ -584,7 +584,7 @@ func (m *mounter) open(b Bind, wantSocket bool) error {
 
 func (m *mounter) closeSources() {
 	for _, s := range m.sources {
-		unix.Close(s.fd)
+		_ = unix.Close(s.fd)
 	}
 }
 
