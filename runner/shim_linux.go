@@ -437,7 +437,7 @@ func loopbackUp() error {
 	if err != nil {
 		return fmt.Errorf("loopback up: %w", err)
 	}
-	defer unix.Close(fd) //nolint:errcheck // a read-only fd
+	defer unix.Close(fd) //nolint:errcheck // an ioctl socket; closing it cannot lose data
 	ifr, err := unix.NewIfreq("lo")
 	if err != nil {
 		return fmt.Errorf("loopback up: %w", err)
