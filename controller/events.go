@@ -2,7 +2,6 @@ package controller
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -256,26 +255,12 @@ func (a *API) handleStream(w http.ResponseWriter, r *http.Request) {
 		f.StartSeq, f.Since = seq+1, time.Time{}
 	}
 
-	rc := http.NewResponseController(w)
-	// An event stream outlives any server write timeout.
-	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		a.log.Debug("clear write deadline", "err", err)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if err := rc.Flush(); err != nil {
+	rc, ok := a.beginEventStream(w)
+	if !ok {
 		return
 	}
-
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := a.untilStop(r.Context())
 	defer cancel()
-	if rc := a.running(); rc != nil {
-		// Stop ends open streams, so a server shutdown need not wait for them.
-		defer context.AfterFunc(rc, cancel)()
-	}
 	evs := make(chan events.Stored)
 	followed := make(chan error, 1)
 	go func() {

@@ -130,6 +130,18 @@ func (a *API) untilStop(ctx context.Context) (context.Context, context.CancelFun
 	return ctx, cancel
 }
 
+// beginEventStream sends the headers of a Server-Sent Events answer; false
+// means the client is gone.
+func (a *API) beginEventStream(w http.ResponseWriter) (*http.ResponseController, bool) {
+	rc := a.clearWriteDeadline(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	return rc, rc.Flush() == nil
+}
+
 // clearWriteDeadline lets a long answer (a wait, a followed log) outlive a
 // server write timeout.
 func (a *API) clearWriteDeadline(w http.ResponseWriter) *http.ResponseController {
@@ -367,13 +379,8 @@ func (a *API) handleExecutionLogs(w http.ResponseWriter, r *http.Request) {
 // and a last `end` event the final status. It reads the execution every
 // logPoll until it is final, the caller goes away or the API stops.
 func (a *API) followLogs(w http.ResponseWriter, r *http.Request, id string, ex *runner.Execution) {
-	rc := a.clearWriteDeadline(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if err := rc.Flush(); err != nil {
+	rc, ok := a.beginEventStream(w)
+	if !ok {
 		return
 	}
 	ctx, cancel := a.untilStop(r.Context())

@@ -111,7 +111,7 @@ type Runner struct {
 
 	mu       sync.Mutex
 	running  map[string]context.CancelCauseFunc // execution id → cancel
-	perScipt map[string]int
+	perScript map[string]int
 	stopping bool
 	wg       sync.WaitGroup
 	stopOnce sync.Once
@@ -176,7 +176,7 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	opts = opts.withDefaults()
 	r := &Runner{
 		opts: opts, log: opts.Logger.With("component", "runner"),
-		running: map[string]context.CancelCauseFunc{}, perScipt: map[string]int{},
+		running: map[string]context.CancelCauseFunc{}, perScript: map[string]int{},
 	}
 	if _, err := opts.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:                 RunsStream,
@@ -517,14 +517,14 @@ func (r *Runner) dispatch(msg jetstream.Msg) {
 		_ = msg.Nak()
 		return
 	}
-	if len(r.running) >= r.opts.PoolSize || (full.Concurrency > 0 && r.perScipt[ex.Script] >= full.Concurrency) {
+	if len(r.running) >= r.opts.PoolSize || (full.Concurrency > 0 && r.perScript[ex.Script] >= full.Concurrency) {
 		r.mu.Unlock()
 		_ = msg.NakWithDelay(200 * time.Millisecond)
 		return
 	}
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	r.running[id] = cancel
-	r.perScipt[ex.Script]++
+	r.perScript[ex.Script]++
 	r.wg.Add(1)
 	r.mu.Unlock()
 
@@ -533,7 +533,7 @@ func (r *Runner) dispatch(msg jetstream.Msg) {
 		defer func() {
 			r.mu.Lock()
 			delete(r.running, id)
-			r.perScipt[ex.Script]--
+			r.perScript[ex.Script]--
 			r.mu.Unlock()
 			cancel(nil)
 		}()
