@@ -109,12 +109,12 @@ type Runner struct {
 	cc     jetstream.ConsumeContext
 	cancel *nats.Subscription
 
-	mu       sync.Mutex
-	running  map[string]context.CancelCauseFunc // execution id → cancel
+	mu        sync.Mutex
+	running   map[string]context.CancelCauseFunc // execution id → cancel
 	perScript map[string]int
-	stopping bool
-	wg       sync.WaitGroup
-	stopOnce sync.Once
+	stopping  bool
+	wg        sync.WaitGroup
+	stopOnce  sync.Once
 }
 
 // ackWait is how long a run request stays with a runner without a
