@@ -167,20 +167,38 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 	if !network && r.opts.APISocket != "" {
 		sb.BindSocket = r.opts.APISocket
 	}
-	cmd, send, err := Command(r.opts.Exe, sb)
+	sh, err := r.shims.take(network)
 	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
+		return fmt.Errorf("start sandbox: %w", err)
 	}
+	send, err := sh.Send(sb)
+	if err != nil {
+		sh.Discard()
+		return err
+	}
+	cmd := sh.Cmd
 	stdout := newCapture(int(lim.Output))
 	stderr := newCapture(int(lim.Output))
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start sandbox: %w", err)
+	var copies sync.WaitGroup
+	for _, c := range []struct {
+		dst *capture
+		src *os.File
+	}{{stdout, sh.Stdout}, {stderr, sh.Stderr}} {
+		copies.Add(1)
+		go func() {
+			defer copies.Done()
+			_, _ = io.Copy(c.dst, c.src)
+			c.src.Close()
+		}()
 	}
 	status := make(chan ShimStatus, 1)
 	go func() { status <- send() }()
 	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		copies.Wait() // the pipes end once every process of the run is gone
+		waited <- err
+	}()
 
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()

@@ -93,6 +93,9 @@ type Options struct {
 	// has between its SIGTERM and the SIGKILL of all its processes;
 	// default 5s.
 	TermGrace time.Duration
+	// PrestartShims is how many sandbox shims per network mode wait, started,
+	// for their runs; default 2, negative for none.
+	PrestartShims int
 	// CgroupParent names the cgroup that holds the runs; default "vigil".
 	CgroupParent string
 }
@@ -104,6 +107,7 @@ type Runner struct {
 	log     *slog.Logger
 	kv      jetstream.KeyValue
 	cgroups *Cgroups // nil when no cgroup hierarchy serves
+	shims   *shimPool
 	sdkDir  string
 
 	cc     jetstream.ConsumeContext
@@ -164,6 +168,9 @@ func (o Options) withDefaults() Options {
 	if o.TermGrace <= 0 {
 		o.TermGrace = DefaultTermGrace
 	}
+	if o.PrestartShims == 0 {
+		o.PrestartShims = 2
+	}
 	if o.CgroupParent == "" {
 		o.CgroupParent = "vigil"
 	}
@@ -222,6 +229,7 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 			r.log.Info("removed cgroups of old runs", "count", n)
 		}
 	}
+	r.shims = newShimPool(opts.Exe, opts.PrestartShims, r.log)
 	return r, nil
 }
 
@@ -276,6 +284,7 @@ func (r *Runner) Stop(ctx context.Context) {
 		if r.cancel != nil {
 			_ = r.cancel.Unsubscribe()
 		}
+		defer r.shims.close()
 		done := make(chan struct{})
 		go func() { r.wg.Wait(); close(done) }()
 		grace := time.NewTimer(r.opts.Grace)

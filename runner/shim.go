@@ -209,21 +209,45 @@ var (
 // shim's status until the shim exits; call it in its own goroutine next to
 // cmd.Wait. It closes the pipes in every case.
 func Command(exe string, spec SandboxSpec) (cmd *exec.Cmd, send func() ShimStatus, err error) {
-	if sandboxSysProcAttr == nil {
-		return nil, nil, fmt.Errorf("sandbox: not supported on %s", runtime.GOOS)
-	}
-	spec, err = spec.withDefaults()
+	doc, err := encodeSpec(spec)
 	if err != nil {
 		return nil, nil, err
 	}
+	cmd, p, err := newShim(exe, spec.Network)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.spec = doc
+	return cmd, p.send, nil
+}
+
+// encodeSpec validates spec and encodes it for the shim.
+func encodeSpec(spec SandboxSpec) ([]byte, error) {
+	if sandboxSysProcAttr == nil {
+		return nil, fmt.Errorf("sandbox: not supported on %s", runtime.GOOS)
+	}
+	spec, err := spec.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	doc, err := json.Marshal(spec)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sandbox: encode spec: %w", err)
+		return nil, fmt.Errorf("sandbox: encode spec: %w", err)
 	}
 	if len(doc) > maxSpecSize {
-		return nil, nil, fmt.Errorf("sandbox: spec is %d bytes, more than %d", len(doc), maxSpecSize)
+		return nil, fmt.Errorf("sandbox: spec is %d bytes, more than %d", len(doc), maxSpecSize)
+	}
+	return doc, nil
+}
+
+// newShim prepares the shim's command and its protocol pipes; the spec is
+// set on the pipes before send.
+func newShim(exe string, network bool) (*exec.Cmd, *shimPipes, error) {
+	if sandboxSysProcAttr == nil {
+		return nil, nil, fmt.Errorf("sandbox: not supported on %s", runtime.GOOS)
 	}
 	if exe == "" {
+		var err error
 		if exe, err = os.Executable(); err != nil {
 			return nil, nil, fmt.Errorf("sandbox: find the vigil binary: %w", err)
 		}
@@ -238,12 +262,77 @@ func Command(exe string, spec SandboxSpec) (cmd *exec.Cmd, send func() ShimStatu
 		specW.Close()
 		return nil, nil, fmt.Errorf("sandbox: status pipe: %w", err)
 	}
-	cmd = exec.Command(exe, ShimArg)
+	cmd := exec.Command(exe, ShimArg)
 	cmd.Env = []string{"GOMAXPROCS=1"}
 	cmd.ExtraFiles = []*os.File{specR, statusW} // fd 3, fd 4
-	cmd.SysProcAttr = sandboxSysProcAttr(spec)
-	p := &shimPipes{cmd: cmd, spec: doc, specR: specR, specW: specW, statusR: statusR, statusW: statusW}
-	return cmd, p.send, nil
+	cmd.SysProcAttr = sandboxSysProcAttr(SandboxSpec{Network: network})
+	return cmd, &shimPipes{cmd: cmd, specR: specR, specW: specW, statusR: statusR, statusW: statusW}, nil
+}
+
+// Prestarted is a shim started before its run is known: its namespaces
+// exist and its runtime is up, and it waits for a spec. Taking one off a
+// pool moves the shim's start-up out of a run's critical path. Its
+// stdout and stderr are pipes whose read ends the caller drains once it
+// sends a spec.
+type Prestarted struct {
+	Cmd     *exec.Cmd
+	Network bool
+	// Stdout and Stderr are the read ends of the script's output.
+	Stdout, Stderr *os.File
+	pipes          *shimPipes
+}
+
+// Prestart starts a shim whose spec must have Network equal to network.
+func Prestart(exe string, network bool) (*Prestarted, error) {
+	cmd, p, err := newShim(exe, network)
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: stdout pipe: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, fmt.Errorf("sandbox: stderr pipe: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		p.send() // closes the protocol pipes
+		outR.Close()
+		errR.Close()
+		return nil, fmt.Errorf("sandbox: start shim: %w", err)
+	}
+	return &Prestarted{Cmd: cmd, Network: network, Stdout: outR, Stderr: errR, pipes: p}, nil
+}
+
+// Send gives the shim its spec and returns the function that reports the
+// shim's status until it exits (see [Command]).
+func (p *Prestarted) Send(spec SandboxSpec) (func() ShimStatus, error) {
+	if spec.Network != p.Network {
+		return nil, fmt.Errorf("sandbox: a shim started with network %v cannot run a spec with network %v", p.Network, spec.Network)
+	}
+	doc, err := encodeSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	p.pipes.spec = doc
+	return p.pipes.send, nil
+}
+
+// Discard kills an unused shim and releases its pipes.
+func (p *Prestarted) Discard() {
+	_ = p.Cmd.Process.Kill()
+	p.pipes.spec = nil
+	p.pipes.send()
+	_ = p.Cmd.Wait()
+	p.Stdout.Close()
+	p.Stderr.Close()
 }
 
 // shimPipes is the parent's side of one shim's protocol.
