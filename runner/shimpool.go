@@ -3,7 +3,8 @@ package runner
 import (
 	"log/slog"
 	"sync"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // shimPool keeps a few shims started ahead of their runs, one set per
@@ -36,7 +37,7 @@ func (p *shimPool) take(network bool) (*Prestarted, error) {
 		l := p.idle[network]
 		sh := l[len(l)-1]
 		p.idle[network] = l[:len(l)-1]
-		if sh.Cmd.Process.Signal(syscall.Signal(0)) != nil {
+		if !alive(sh.Cmd.Process.Pid) {
 			go sh.Discard() // died while it waited
 			continue
 		}
@@ -92,4 +93,15 @@ func (p *shimPool) close() {
 	for _, sh := range all {
 		sh.Discard()
 	}
+}
+
+// alive reports whether the child pid has not exited, without reaping it.
+func alive(pid int) bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	if err != nil {
+		return false
+	}
+	// With WNOHANG, a child that has not exited leaves info zeroed.
+	return info.Signo == 0
 }
