@@ -222,6 +222,7 @@ func Run(ctx context.Context, opts Options) error {
 	copts := controller.Options{
 		Store: store, Bus: bus, Logger: log, Registerer: reg, Gatherer: reg,
 		MetricsPublic: opts.MetricsPublic, Version: opts.Version,
+		ExecTokenKey: cipher.Derive("execution-tokens"),
 	}
 	if run != nil {
 		copts.Runner = run

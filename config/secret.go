@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -54,7 +56,19 @@ type Cipher interface {
 const sealedPrefix = "v1:"
 
 // AESCipher is AES-256-GCM with a random nonce per value.
-type AESCipher struct{ aead cipher.AEAD }
+type AESCipher struct {
+	aead cipher.AEAD
+	key  []byte
+}
+
+// Derive returns a 32-byte key for another use, named by label, derived
+// from the secret key (HMAC-SHA256), so that every instance sharing the
+// secret key derives the same one.
+func (c *AESCipher) Derive(label string) []byte {
+	m := hmac.New(sha256.New, c.key)
+	m.Write([]byte("vigil/" + label))
+	return m.Sum(nil)
+}
 
 // NewAESCipher returns a cipher for a 32-byte key.
 func NewAESCipher(key []byte) (*AESCipher, error) {
@@ -69,7 +83,7 @@ func NewAESCipher(key []byte) (*AESCipher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secret key: %w", err)
 	}
-	return &AESCipher{aead: aead}, nil
+	return &AESCipher{aead: aead, key: bytes.Clone(key)}, nil
 }
 
 // LoadOrCreateKey reads a base64 key file, creating it (mode 0600, 256

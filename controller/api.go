@@ -85,6 +85,9 @@ type Options struct {
 	// Runner runs ControlScripts and keeps their executions. Nil answers
 	// 503 unavailable on the run and execution routes.
 	Runner Runner
+	// ExecTokenKey signs the tokens of executions (see ExecutionToken);
+	// without it scripts get no execution token.
+	ExecTokenKey []byte
 }
 
 // Body limits per route family.
@@ -114,6 +117,7 @@ type API struct {
 	version       string
 	hooks         http.Handler
 	runner        Runner
+	execKey       []byte
 	keepAlive     time.Duration
 	logPoll       time.Duration // how often a followed execution is read
 
@@ -148,6 +152,7 @@ func New(opts Options) (*API, error) {
 		version:       opts.Version,
 		hooks:         opts.Hooks,
 		runner:        opts.Runner,
+		execKey:       opts.ExecTokenKey,
 		keepAlive:     keepAliveInterval,
 		logPoll:       logPollInterval,
 		tokens:        newTokenTable(),

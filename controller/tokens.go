@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -315,6 +316,9 @@ func (a *API) authenticate(r *http.Request) (Identity, error) {
 	plain, ok := bearer(r)
 	if !ok {
 		return Identity{}, errUnauthorized("missing bearer token")
+	}
+	if strings.HasPrefix(plain, ExecTokenPrefix) {
+		return a.execIdentity(r.Context(), plain)
 	}
 	if !a.tokens.isSynced() {
 		return Identity{}, errUnavailable("tokens are not loaded yet")

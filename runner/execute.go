@@ -87,7 +87,7 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 	timeout := spec.Timeout.D()
 	token, revoke := "", func() {}
 	if r.opts.Tokens != nil {
-		if token, revoke, err = r.opts.Tokens.Issue(ctx, "exec-"+strings.TrimPrefix(ex.ID, "exec-"), timeout+r.opts.TermGrace+time.Minute); err != nil {
+		if token, revoke, err = r.opts.Tokens.Issue(ctx, ex.ID, timeout+r.opts.TermGrace+time.Minute); err != nil {
 			return fmt.Errorf("issue token: %w", err)
 		}
 	}
