@@ -76,6 +76,20 @@ var errNoRunner = errUnavailable("the runner is not enabled")
 
 // onlyQuery refuses query parameters other than names, so that a typo
 // cannot change a request silently.
+// runnerRequest answers the error when there is no runner or the query has
+// a parameter other than names, and reports whether the handler goes on.
+func (a *API) runnerRequest(w http.ResponseWriter, r *http.Request, names ...string) bool {
+	if a.runner == nil {
+		a.writeError(w, r, errNoRunner)
+		return false
+	}
+	if err := onlyQuery(r, names...); err != nil {
+		a.writeError(w, r, err)
+		return false
+	}
+	return true
+}
+
 func onlyQuery(r *http.Request, names ...string) error {
 	for name := range r.URL.Query() {
 		known := false
@@ -153,15 +167,10 @@ func (a *API) clearWriteDeadline(w http.ResponseWriter) *http.ResponseController
 }
 
 func (a *API) handleRun(w http.ResponseWriter, r *http.Request) {
-	if a.runner == nil {
-		a.writeError(w, r, errNoRunner)
+	if !a.runnerRequest(w, r, "wait") {
 		return
 	}
 	name := r.PathValue("name")
-	if err := onlyQuery(r, "wait"); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
 	wait, err := queryBool(r, "wait")
 	if err != nil {
 		a.writeError(w, r, err)
@@ -261,12 +270,7 @@ func jsonTypeName(raw json.RawMessage) string {
 }
 
 func (a *API) handleListExecutions(w http.ResponseWriter, r *http.Request) {
-	if a.runner == nil {
-		a.writeError(w, r, errNoRunner)
-		return
-	}
-	if err := onlyQuery(r, "script", "status", "limit"); err != nil {
-		a.writeError(w, r, err)
+	if !a.runnerRequest(w, r, "script", "status", "limit") {
 		return
 	}
 	q := r.URL.Query()
@@ -307,12 +311,7 @@ func knownStatus(s string) bool {
 }
 
 func (a *API) handleGetExecution(w http.ResponseWriter, r *http.Request) {
-	if a.runner == nil {
-		a.writeError(w, r, errNoRunner)
-		return
-	}
-	if err := onlyQuery(r); err != nil {
-		a.writeError(w, r, err)
+	if !a.runnerRequest(w, r) {
 		return
 	}
 	id := r.PathValue("id")
@@ -325,12 +324,7 @@ func (a *API) handleGetExecution(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) handleCancelExecution(w http.ResponseWriter, r *http.Request) {
-	if a.runner == nil {
-		a.writeError(w, r, errNoRunner)
-		return
-	}
-	if err := onlyQuery(r); err != nil {
-		a.writeError(w, r, err)
+	if !a.runnerRequest(w, r) {
 		return
 	}
 	id := r.PathValue("id")
@@ -344,12 +338,7 @@ func (a *API) handleCancelExecution(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) handleExecutionLogs(w http.ResponseWriter, r *http.Request) {
-	if a.runner == nil {
-		a.writeError(w, r, errNoRunner)
-		return
-	}
-	if err := onlyQuery(r, "follow"); err != nil {
-		a.writeError(w, r, err)
+	if !a.runnerRequest(w, r, "follow") {
 		return
 	}
 	follow, err := queryBool(r, "follow")
