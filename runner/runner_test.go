@@ -231,3 +231,34 @@ func TestRecoverOrphanedRun(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestPerScriptConcurrency(t *testing.T) {
+	h := newHarness(t, nil)
+	h.script(t, "one", `{"source": "import time\ntime.sleep(0.4)\n", "concurrency": 1}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var ids []string
+	for range 3 {
+		ex, err := h.r.Submit(ctx, RunRequest{Script: "one", User: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ex.ID)
+	}
+	var done []*Execution
+	for _, id := range ids {
+		ex, err := h.r.Wait(ctx, id)
+		if err != nil || ex.Status != StatusSucceeded {
+			t.Fatalf("%s: %v %+v", id, err, ex)
+		}
+		done = append(done, ex)
+	}
+	for i, a := range done {
+		for _, b := range done[i+1:] {
+			if a.Started.Before(*b.Finished) && b.Started.Before(*a.Finished) {
+				t.Fatalf("runs overlapped with concurrency 1: %s [%s, %s] and %s [%s, %s]",
+					a.ID, a.Started, a.Finished, b.ID, b.Started, b.Finished)
+			}
+		}
+	}
+}
