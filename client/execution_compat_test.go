@@ -21,7 +21,7 @@ func TestExecutionMatchesRunner(t *testing.T) {
 		ID: "exec-1", Script: "backup", ScriptRevision: 7, Trigger: runner.TriggerAlert, TriggeredBy: "rule/x",
 		Alert: json.RawMessage(`{"event_id":"SERVER_DOWN"}`), Attempt: 2, RetryOf: "exec-0",
 		Status: runner.StatusFailed, Reason: "exit 3", Runner: "node-1",
-		Queued: now, Started: &now, FirstLine: &now, Finished: &now, ExitCode: &code, Signal: "SIGTERM",
+		Queued: now, NotBefore: &now, Started: &now, FirstLine: &now, Finished: &now, ExitCode: &code, Signal: "SIGTERM",
 		Stdout: "out", Stderr: "err", StdoutTruncated: true, StderrTruncated: true,
 		CPUTimeMS: 5, PeakMemory: 6, KilledDescendants: 1, Enforcement: map[string]string{"memory": "cgroup"}, Warm: true,
 	}

@@ -41,6 +41,7 @@ type Execution struct {
 	Runner         string          `json:"runner,omitempty"`
 
 	Queued    time.Time  `json:"queued"`
+	NotBefore *time.Time `json:"not_before,omitempty"`
 	Started   *time.Time `json:"started,omitempty"`
 	FirstLine *time.Time `json:"first_line,omitempty"` // the script's first instruction
 	Finished  *time.Time `json:"finished,omitempty"`

@@ -489,6 +489,12 @@ func (r *Runner) dispatch(msg jetstream.Msg) {
 	}
 	switch ex.Status {
 	case StatusQueued:
+		if ex.NotBefore != nil {
+			if wait := ex.NotBefore.Sub(r.opts.Now()); wait > 0 {
+				_ = msg.NakWithDelay(min(wait, ackWait))
+				return
+			}
+		}
 	case StatusRunning:
 		// Delivered again: the runner that had it is gone.
 		if ex.Runner == r.opts.ID {
@@ -612,11 +618,12 @@ func (r *Runner) maybeRetry(ctx context.Context, ex *Execution) {
 		Trigger: ex.Trigger, TriggeredBy: ex.TriggeredBy, Alert: ex.Alert, Attempt: ex.Attempt + 1,
 		RetryOf: first, Status: StatusQueued, Queued: r.opts.Now().UTC(),
 	}
-	time.AfterFunc(backoff, func() {
-		if err := r.enqueue(context.Background(), next); err != nil {
-			r.log.Error("queue retry", "id", next.ID, "retry_of", first, "err", err)
-		}
-	})
+	// Queued now, run after the backoff: the retry survives a crash.
+	notBefore := next.Queued.Add(backoff)
+	next.NotBefore = &notBefore
+	if err := r.enqueue(ctx, next); err != nil {
+		r.log.Error("queue retry", "id", next.ID, "retry_of", first, "err", err)
+	}
 }
 
 // publishResult publishes CONTROLSCRIPT_SUCCEEDED or _FAILED.
