@@ -33,6 +33,8 @@ const (
 	DefaultQueuePerScript = 100
 	// DefaultRetention is how long execution records are kept.
 	DefaultRetention = 7 * 24 * time.Hour
+	// DefaultExecMaxBytes bounds the execution records; the oldest go first.
+	DefaultExecMaxBytes = 2 << 30
 	// DefaultTermGrace is how long a run that is stopped (timeout, cancel,
 	// shutdown) has between SIGTERM and the kill of its whole cgroup.
 	DefaultTermGrace = 5 * time.Second
@@ -210,6 +212,17 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("runner: executions bucket: %w", err)
+	}
+	// Bounded in bytes too; past the bound the oldest records go first.
+	st, err := opts.JS.Stream(ctx, "KV_"+ExecBucket)
+	if err != nil {
+		return nil, fmt.Errorf("runner: executions bucket: %w", err)
+	}
+	if cfg := st.CachedInfo().Config; cfg.MaxBytes != DefaultExecMaxBytes || cfg.Discard != jetstream.DiscardOld {
+		cfg.MaxBytes, cfg.Discard = DefaultExecMaxBytes, jetstream.DiscardOld
+		if _, err := opts.JS.UpdateStream(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("runner: bound the executions bucket: %w", err)
+		}
 	}
 	r.kv = kv
 	if err := os.MkdirAll(opts.RunDir, 0o755); err != nil {
