@@ -20,7 +20,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilhq/vigil/config"
-	pysdk "github.com/vigilhq/vigil/contrib/python"
 )
 
 // Mechanisms that are not cgroups.
@@ -436,11 +435,6 @@ func (c *capture) result(secrets []string) (string, bool) {
 }
 
 var _ io.Writer = (*capture)(nil)
-
-// writeSDK copies the embedded Python SDK into dir.
-func writeSDK(dir string) error {
-	return pysdk.Install(dir)
-}
 
 func sortExecutions(l []*Execution) {
 	sort.Slice(l, func(i, j int) bool { return l[i].ID > l[j].ID })

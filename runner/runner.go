@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigilhq/vigil/config"
+	pysdk "github.com/vigilhq/vigil/contrib/python"
 	"github.com/vigilhq/vigil/events"
 )
 
@@ -228,7 +230,7 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	if err := os.MkdirAll(opts.RunDir, 0o755); err != nil {
 		return nil, fmt.Errorf("runner: run dir: %w", err)
 	}
-	if r.sdkDir, err = installSDK(opts.RunDir); err != nil {
+	if r.sdkDir, err = installSDK(opts.RunDir, r.log); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
 	cg, err := DetectCgroups(CgroupOptions{Parent: opts.CgroupParent})
@@ -674,11 +676,19 @@ func tail(s string, n int) string {
 	return s[len(s)-n:]
 }
 
-// installSDK writes the Python SDK where every run can import it.
-func installSDK(runDir string) (string, error) {
+// installSDK writes the Python SDK where every run can import it, then
+// compiles its bytecode in the background: runs do not write bytecode
+// (PYTHONDONTWRITEBYTECODE), so without it every import would compile.
+func installSDK(runDir string, log *slog.Logger) (string, error) {
 	dir := filepath.Join(runDir, "sdk")
-	if err := writeSDK(dir); err != nil {
+	if err := pysdk.Install(dir); err != nil {
 		return "", fmt.Errorf("install sdk: %w", err)
 	}
+	go func() {
+		out, err := exec.Command(DefaultInterpreter(), "-m", "compileall", "-q", dir).CombinedOutput()
+		if err != nil {
+			log.Warn("compile the sdk", "err", err, "output", string(out))
+		}
+	}()
 	return dir, nil
 }
