@@ -35,6 +35,7 @@ const (
 // Paths inside the sandbox.
 const (
 	sandboxScript = "/run/vigil/controlscript.py"
+	sandboxSDK    = "/run/vigil/sdk"
 	sandboxSocket = "/run/vigil/api.sock"
 )
 
@@ -158,7 +159,7 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 		Hide:       hidden(r.opts.DataDir),
 		Network:    network,
 		NoNewPrivs: true,
-		Binds:      []Bind{{Source: scriptPath, Target: sandboxScript, ReadOnly: true}, {Source: r.sdkDir, Target: "/run/vigil/sdk", ReadOnly: true}},
+		Binds:      []Bind{{Source: scriptPath, Target: sandboxScript, ReadOnly: true}, {Source: r.sdkDir, Target: sandboxSDK, ReadOnly: true}},
 	}
 	if cg != nil {
 		sb.CgroupProcs = cg.ProcsFiles()
@@ -166,23 +167,37 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 	if !network && r.opts.APISocket != "" {
 		sb.BindSocket = r.opts.APISocket
 	}
-	sh, err := r.shims.take(network)
-	if err != nil {
-		return fmt.Errorf("start sandbox: %w", err)
+	var proc runProc
+	if r.warm != nil && warmable(sb, spec.Env) {
+		if z := r.warm.get(spec.Interpreter); z != nil {
+			wp, err := z.spawn(ex.ID, sb, scriptPath)
+			if err != nil {
+				r.log.Warn("warm pool: run starts cold", "id", ex.ID, "err", err)
+			} else {
+				proc, ex.Warm = wp, true
+			}
+		}
 	}
-	send, err := sh.Send(sb)
-	if err != nil {
-		sh.Discard()
-		return err
+	if proc == nil {
+		sh, err := r.shims.take(network)
+		if err != nil {
+			return fmt.Errorf("start sandbox: %w", err)
+		}
+		send, err := sh.Send(sb)
+		if err != nil {
+			sh.Discard()
+			return err
+		}
+		proc = &coldProc{sh: sh, send: send}
 	}
-	cmd := sh.Cmd
 	stdout := newCapture(int(lim.Output))
 	stderr := newCapture(int(lim.Output))
 	var copies sync.WaitGroup
+	outR, errR := proc.output()
 	for _, c := range []struct {
 		dst *capture
 		src *os.File
-	}{{stdout, sh.Stdout}, {stderr, sh.Stderr}} {
+	}{{stdout, outR}, {stderr, errR}} {
 		copies.Add(1)
 		go func() {
 			defer copies.Done()
@@ -191,20 +206,24 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 		}()
 	}
 	status := make(chan ShimStatus, 1)
-	go func() { status <- send() }()
-	waited := make(chan error, 1)
+	go func() { status <- proc.status() }()
+	type result struct {
+		ws  unix.WaitStatus
+		err error
+	}
+	waited := make(chan result, 1)
 	go func() {
-		err := cmd.Wait()
+		ws, err := proc.wait()
 		copies.Wait() // the pipes end once every process of the run is gone
-		waited <- err
+		waited <- result{ws, err}
 	}()
 
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	var why error
-	var werr error
+	var res result
 	select {
-	case werr = <-waited:
+	case res = <-waited:
 	case <-deadline.C:
 		why = errTimeout
 	case <-ctx.Done():
@@ -212,15 +231,15 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 	}
 	if why != nil {
 		// Ask nicely, then kill the whole tree.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+		proc.signal(syscall.SIGTERM)
 		select {
-		case werr = <-waited:
+		case res = <-waited:
 		case <-time.After(r.opts.TermGrace):
 			if cg != nil {
 				_ = cg.Kill()
 			}
-			_ = cmd.Process.Kill()
-			werr = <-waited
+			proc.signal(syscall.SIGKILL)
+			res = <-waited
 		}
 	}
 	st := <-status
@@ -235,39 +254,106 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 				why = errOOM
 			}
 		}
-	} else if ps := cmd.ProcessState; ps != nil {
-		ex.CPUTimeMS = (ps.UserTime() + ps.SystemTime()).Milliseconds()
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			ex.PeakMemory = ru.Maxrss << 10
-		}
+	} else {
+		cpu, rss := proc.usage(st)
+		ex.CPUTimeMS, ex.PeakMemory = cpu.Milliseconds(), rss
 	}
 	ex.KilledDescendants = st.Orphans
 	ex.Stdout, ex.StdoutTruncated = stdout.result(secretVals)
 	ex.Stderr, ex.StderrTruncated = stderr.result(secretVals)
-	classify(ex, werr, why, st)
+	classify(ex, res.ws, res.err, why, st)
 	return nil
 }
+
+// runProc is a started run: a cold shim or a warm fork.
+type runProc interface {
+	// output returns the read ends of the script's stdout and stderr.
+	output() (stdout, stderr *os.File)
+	// status returns the run's status lines once they end.
+	status() ShimStatus
+	// wait returns once the run's pid 1 has exited.
+	wait() (unix.WaitStatus, error)
+	// signal signals the script (SIGKILL: the whole run).
+	signal(sig syscall.Signal)
+	// usage is the CPU time and peak memory when no cgroup measured them.
+	usage(st ShimStatus) (time.Duration, int64)
+}
+
+// coldProc is a run in a freshly started interpreter under a shim.
+type coldProc struct {
+	sh   *Prestarted
+	send func() ShimStatus
+}
+
+func (p *coldProc) output() (*os.File, *os.File) { return p.sh.Stdout, p.sh.Stderr }
+func (p *coldProc) status() ShimStatus           { return p.send() }
+
+func (p *coldProc) wait() (unix.WaitStatus, error) {
+	err := p.sh.Cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		ws, _ := ee.Sys().(syscall.WaitStatus)
+		return unix.WaitStatus(ws), nil
+	}
+	return 0, err
+}
+
+func (p *coldProc) signal(sig syscall.Signal) {
+	if sig == syscall.SIGKILL {
+		_ = p.sh.Cmd.Process.Kill()
+		return
+	}
+	_ = p.sh.Cmd.Process.Signal(sig)
+}
+
+func (p *coldProc) usage(ShimStatus) (time.Duration, int64) {
+	ps := p.sh.Cmd.ProcessState
+	if ps == nil {
+		return 0, 0
+	}
+	var rss int64
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss << 10
+	}
+	return ps.UserTime() + ps.SystemTime(), rss
+}
+
+func (p *warmProc) output() (*os.File, *os.File) { return p.stdout, p.stderr }
+func (p *warmProc) status() ShimStatus           { return p.shimStatus() }
+
+func (p *warmProc) wait() (unix.WaitStatus, error) {
+	ws, ok := p.waitInit()
+	if !ok {
+		return 0, errZygoteGone
+	}
+	return ws, nil
+}
+
+func (p *warmProc) signal(sig syscall.Signal) { p.Signal(sig) }
+
+func (p *warmProc) usage(st ShimStatus) (time.Duration, int64) { return st.CPUTime, st.MaxRSS }
 
 var (
 	errTimeout = errors.New("timeout")
 	errOOM     = errors.New("out of memory")
 )
 
-// classify sets the status, exit code and signal from how the run ended.
-func classify(ex *Execution, werr, why error, st ShimStatus) {
-	var ee *exec.ExitError
-	code := 0
-	if errors.As(werr, &ee) {
-		ws, _ := ee.Sys().(syscall.WaitStatus)
-		switch {
-		case ws.Signaled():
-			ex.Signal = unix.SignalName(ws.Signal())
-		default:
-			code = ws.ExitStatus()
-		}
-	} else if werr != nil {
+// classify sets the status, exit code and signal from how the run ended:
+// ws is the wait status of the run's pid 1 (the shim or a warm run's init),
+// werr why it could not be waited for.
+func classify(ex *Execution, ws unix.WaitStatus, werr, why error, st ShimStatus) {
+	if werr != nil {
 		ex.Status, ex.Reason = StatusFailed, werr.Error()
+		if errors.Is(werr, errZygoteGone) {
+			ex.Status = StatusKilled
+		}
 		return
+	}
+	code := 0
+	if ws.Signaled() {
+		ex.Signal = unix.SignalName(ws.Signal())
+	} else {
+		code = ws.ExitStatus()
 	}
 	if st.Error != "" {
 		ex.Status, ex.Reason = StatusRejected, "sandbox: "+st.Error
@@ -310,6 +396,15 @@ func alertArg(ex *Execution) []byte {
 	return ex.Alert
 }
 
+// baseEnv is the part of every run's environment that Python reads at
+// start-up; the warm pool's fork servers start with it.
+func baseEnv() []string {
+	return []string{
+		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1",
+		"PYTHONPATH=" + sandboxSDK,
+	}
+}
+
 // env builds the contract's environment.
 func (r *Runner) env(ex *Execution, spec ControlScriptSpec, token string, network bool) []string {
 	user := ex.TriggeredBy
@@ -321,13 +416,11 @@ func (r *Runner) env(ex *Execution, spec ControlScriptSpec, token string, networ
 	if u, err := url.Parse(apiURL); err == nil {
 		gateway = u.Hostname()
 	}
-	env := []string{
-		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1",
-		"PYTHONPATH=/run/vigil/sdk",
-		"API_TOKEN=" + token, "VIGIL_API_TOKEN=" + token,
-		"USER=" + user, "TENANT=" + config.DefaultTenant, "VERSION=" + r.opts.Version,
-		"VIGIL_EXECUTION_ID=" + ex.ID,
-	}
+	env := append(baseEnv(),
+		"API_TOKEN="+token, "VIGIL_API_TOKEN="+token,
+		"USER="+user, "TENANT="+config.DefaultTenant, "VERSION="+r.opts.Version,
+		"VIGIL_EXECUTION_ID="+ex.ID,
+	)
 	if network {
 		env = append(env, "VIGIL_API_URL="+apiURL, "DOCKER_GATEWAY="+gateway)
 	} else {

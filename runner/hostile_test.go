@@ -50,7 +50,14 @@ type hostileCase struct {
 // that the script that ignores SIGTERM is killed quickly.
 const hostileTermGrace = 500 * time.Millisecond
 
+// TestHostileScripts runs every hostile case with the warm pool off (each
+// run in a fresh interpreter) and on (each run forked by the fork server).
 func TestHostileScripts(t *testing.T) {
+	t.Run("cold", func(t *testing.T) { testHostile(t, false) })
+	t.Run("warm", func(t *testing.T) { testHostile(t, true) })
+}
+
+func testHostile(t *testing.T, warm bool) {
 	// The data directory the runner hides, outside /tmp (the sandbox's
 	// private /tmp would hide it anyway), with world-readable files: only
 	// the sandbox's hiding, not the sandbox user's permissions, keeps the
@@ -76,14 +83,18 @@ func TestHostileScripts(t *testing.T) {
 		}
 	}
 
-	parent := fmt.Sprintf("vigil-test-%d-hostile", os.Getpid())
+	parent := fmt.Sprintf("vigil-test-%d-hostile-%v", os.Getpid(), warm)
 	h := newHarness(t, func(o *Options) {
 		o.DataDir = dataDir
 		o.TermGrace = hostileTermGrace
 		o.CgroupParent = parent
+		o.NoWarmPool = !warm
 	})
 	if h.r.cgroups == nil {
 		t.Skip("no cgroups here: the hostile cases test cgroup limits")
+	}
+	if warm {
+		h.waitWarm(t)
 	}
 	cgAvail := h.r.cgroups.Available()
 	t.Logf("cgroups: %s", h.r.cgroups)
@@ -486,6 +497,9 @@ while True:
 				mu.Unlock()
 				t.Logf("%s: %s in %v (reason %q, exit %v, signal %q, cpu %d ms, peak %d, killed_descendants %d, enforcement %v)",
 					c.name, ex.Status, took.Round(time.Millisecond), ex.Reason, hostileExit(ex), ex.Signal, ex.CPUTimeMS, ex.PeakMemory, ex.KilledDescendants, ex.Enforcement)
+				if ex.Warm != warm {
+					t.Errorf("warm %v, want %v (%s)", ex.Warm, warm, ex.Reason)
+				}
 				if ex.Status != c.want {
 					t.Errorf("status %s (%s), want %s; stdout %q stderr %q", ex.Status, ex.Reason, c.want, tail(ex.Stdout, 300), tail(ex.Stderr, 300))
 				}
@@ -500,6 +514,13 @@ while True:
 		}
 	})
 
+	if warm {
+		// A run's init is the fork server's child, outside the run's
+		// cgroup: none may be left.
+		if left := h.zygoteChildren(t); len(left) > 0 {
+			t.Errorf("the fork server still has children after every run ended: %v", left)
+		}
+	}
 	// The runner is still healthy: it answers for every run and runs a
 	// trivial script.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -102,6 +102,11 @@ type Options struct {
 	PrestartShims int
 	// CgroupParent names the cgroup that holds the runs; default "vigil".
 	CgroupParent string
+	// NoWarmPool starts every run in a fresh interpreter. By default a fork
+	// server per interpreter, with the SDK and common modules imported,
+	// forks each run (see zygote.py); a run whose script sets PYTHON*,
+	// LANG, LC_*, PATH or HOME in its env starts cold.
+	NoWarmPool bool
 }
 
 // Runner takes run requests from the JetStream work queue and runs each
@@ -112,6 +117,7 @@ type Runner struct {
 	kv      jetstream.KeyValue
 	cgroups *Cgroups // nil when no cgroup hierarchy serves
 	shims   *shimPool
+	warm    *warmPool // nil with NoWarmPool
 	sdkDir  string
 
 	cc     jetstream.ConsumeContext
@@ -245,6 +251,12 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 		}
 	}
 	r.shims = newShimPool(opts.Exe, opts.PrestartShims, r.log)
+	if !opts.NoWarmPool {
+		r.warm = newWarmPool(opts.Exe, r.sdkDir, opts.APISocket, hidden(opts.DataDir), r.log)
+		if interp := DefaultInterpreter(); interp != "" {
+			r.warm.warmUp(interp)
+		}
+	}
 	return r, nil
 }
 
@@ -300,6 +312,9 @@ func (r *Runner) Stop(ctx context.Context) {
 			_ = r.cancel.Unsubscribe()
 		}
 		defer r.shims.close()
+		if r.warm != nil {
+			defer r.warm.close()
+		}
 		done := make(chan struct{})
 		go func() { r.wg.Wait(); close(done) }()
 		grace := time.NewTimer(r.opts.Grace)

@@ -40,7 +40,6 @@ package runner
 // at pids.max would make it fail to create a thread and crash).
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -168,6 +167,12 @@ type ShimStatus struct {
 	// Orphans counts the run's other processes still alive when the
 	// script exited; they die with the shim.
 	Orphans int
+	// Exited is set when the script's exit was reported.
+	Exited bool
+	// CPUTime and MaxRSS (bytes) are the script's own usage, reported by
+	// warm runs only.
+	CPUTime time.Duration
+	MaxRSS  int64
 	// Error is set when the sandbox could not be built (the shim's
 	// sandbox_error) or the shim was not started or spoke nonsense; the
 	// script never ran and the run is rejected. Started == nil with no
@@ -182,6 +187,8 @@ type statusLine struct {
 	Started      *int64 `json:"started,omitempty"`
 	Exit         *int   `json:"exit,omitempty"`
 	Orphans      int    `json:"orphans,omitempty"`
+	CPUNanos     int64  `json:"cpu_ns,omitempty"`
+	MaxRSSKB     int64  `json:"maxrss_kb,omitempty"`
 }
 
 // Hooks that shim_linux.go sets; nil where the sandbox is not supported.
@@ -364,33 +371,7 @@ func (p *shimPipes) exchange() ShimStatus {
 	_, _ = p.specW.Write(p.spec)
 	p.specW.Close()
 
-	var st ShimStatus
-	var bad error
-	sc := bufio.NewScanner(p.statusR)
-	sc.Buffer(make([]byte, 0, 512), maxStatusLine)
-	for sc.Scan() {
-		var l statusLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			bad = fmt.Errorf("bad status line %q: %w", sc.Text(), err)
-			continue
-		}
-		switch {
-		case l.SandboxError != "":
-			st.Error = l.SandboxError
-		case l.Started != nil:
-			t := time.Unix(0, *l.Started)
-			st.Started = &t
-		case l.Exit != nil:
-			st.Orphans = l.Orphans
-		}
-	}
-	if err := sc.Err(); err != nil && bad == nil {
-		bad = fmt.Errorf("read the shim's status: %w", err)
-	}
-	if st.Error == "" && st.Started == nil && bad != nil {
-		st.Error = bad.Error()
-	}
-	return st
+	return readStatus(p.statusR)
 }
 
 // ShimMain runs inside the re-executed vigil when os.Args[1] == ShimArg. It

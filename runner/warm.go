@@ -1,0 +1,580 @@
+package runner
+
+import (
+	"bufio"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The warm pool: one fork server (zygote.py) per interpreter, started in a
+// sandbox shim with the SDK and common modules imported. Each run is a fresh
+// fork of it, in its own namespaces and cgroup, so a run skips Python's
+// start-up and no process ever runs two scripts.
+
+//go:embed zygote.py
+var zygoteSource string
+
+// Bounds of the warm pool.
+const (
+	// zygoteMaxRuns and zygoteMaxAge retire a fork server, so that runs do
+	// not share its hash seed and heap layout for ever.
+	zygoteMaxRuns = 2000
+	zygoteMaxAge  = 30 * time.Minute
+	// zygoteReady bounds a fork server's start-up.
+	zygoteReady = 30 * time.Second
+	// zygoteRetry is how long an interpreter whose fork server failed
+	// runs cold before the next try.
+	zygoteRetry = time.Minute
+	// forkTimeout bounds the wait for a fork server's answer to a run.
+	forkTimeout = 5 * time.Second
+)
+
+var errZygoteGone = errors.New("the warm pool's fork server is gone")
+
+// warmPool holds the fork servers.
+type warmPool struct {
+	exe, sdkDir string
+	socket      string // the API socket runs without a network get
+	hide        []string
+	log         *slog.Logger
+
+	mu      sync.Mutex
+	servers map[string]*zygote   // interpreter → current server
+	failed  map[string]time.Time // interpreter → when it last failed
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+func newWarmPool(exe, sdkDir, socket string, hide []string, log *slog.Logger) *warmPool {
+	return &warmPool{exe: exe, sdkDir: sdkDir, socket: socket, hide: hide, log: log,
+		servers: map[string]*zygote{}, failed: map[string]time.Time{}}
+}
+
+// get returns interp's ready fork server, or nil; it starts one in the
+// background when there is none, or when the current one is due to retire.
+func (p *warmPool) get(interp string) *zygote {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	z := p.servers[interp]
+	if z != nil && z.isDead() {
+		delete(p.servers, interp)
+		z = nil
+	}
+	if z == nil {
+		if t, ok := p.failed[interp]; ok && time.Since(t) < zygoteRetry {
+			return nil
+		}
+		p.startLocked(interp, nil)
+		return nil
+	}
+	if !z.isReady() {
+		return nil
+	}
+	if z.due() && !z.replacing {
+		z.replacing = true
+		p.startLocked(interp, z)
+	}
+	return z
+}
+
+// startLocked starts a fork server for interp in the background; once it
+// is ready it replaces old, which then retires.
+func (p *warmPool) startLocked(interp string, old *zygote) {
+	z, err := startZygote(p.exe, interp, p.sdkDir, p.socket, p.hide, p.log)
+	if err != nil {
+		p.failed[interp] = time.Now()
+		p.log.Warn("warm pool: start fork server; runs start cold", "interpreter", interp, "err", err)
+		return
+	}
+	if old == nil {
+		p.servers[interp] = z
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		err := z.waitReady()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if err != nil {
+			p.failed[interp] = time.Now()
+			if p.servers[interp] == z {
+				delete(p.servers, interp)
+			}
+			if old != nil {
+				old.replacing = false
+			}
+			p.log.Warn("warm pool: fork server did not start; runs start cold", "interpreter", interp, "err", err)
+			z.close()
+			return
+		}
+		delete(p.failed, interp)
+		if p.closed {
+			z.close()
+			return
+		}
+		p.servers[interp] = z
+		if old != nil {
+			old.retire()
+		}
+	}()
+}
+
+// warmUp starts interp's fork server ahead of its first run.
+func (p *warmPool) warmUp(interp string) { p.get(interp) }
+
+// close retires every fork server; runs in flight finish first.
+func (p *warmPool) close() {
+	p.mu.Lock()
+	p.closed = true
+	all := make([]*zygote, 0, len(p.servers))
+	for _, z := range p.servers {
+		all = append(all, z)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	for _, z := range all {
+		z.retire()
+	}
+}
+
+// kill ends every fork server and its runs at once.
+func (p *warmPool) kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, z := range p.servers {
+		z.close()
+	}
+}
+
+// zygote is one fork server and the runs it forked.
+type zygote struct {
+	interp  string
+	socket  string
+	cmd     *exec.Cmd
+	ctl     *net.UnixConn
+	started time.Time
+	log     *slog.Logger
+
+	ready     chan error // one value: nil or why it failed
+	dead      chan struct{}
+	replacing bool // guarded by warmPool.mu
+
+	mu      sync.Mutex
+	runs    map[string]*warmRun
+	served  int
+	python  string
+	up      bool
+	retired bool
+}
+
+// warmRun is the fork server's side of one run.
+type warmRun struct {
+	forked chan error
+	exited chan unix.WaitStatus
+}
+
+// startZygote starts a fork server in its sandbox: root, its own pid and
+// mount namespaces, the data directory hidden, the SDK at /run/vigil/sdk.
+func startZygote(exe, interp, sdkDir, socket string, hide []string, log *slog.Logger) (*zygote, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "zygote-ctl"), os.NewFile(uintptr(fds[1]), "zygote-ctl")
+	defer theirs.Close()
+	conn, err := net.FileConn(ours)
+	ours.Close()
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	spec := SandboxSpec{
+		Argv:       []string{interp, "-u", "-c", zygoteSource},
+		Env:        baseEnv(),
+		Dir:        "/tmp",
+		UID:        -1,
+		GID:        -1,
+		Hide:       hide,
+		Network:    true,
+		NoNewPrivs: true,
+		Binds:      []Bind{{Source: sdkDir, Target: sandboxSDK, ReadOnly: true}},
+		BindSocket: socket,
+	}
+	cmd, send, err := Command(exe, spec)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	logR, logW, err := os.Pipe()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("log pipe: %w", err)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = theirs, logW, logW
+	err = cmd.Start()
+	logW.Close()
+	if err != nil {
+		send()
+		conn.Close()
+		logR.Close()
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	z := &zygote{
+		interp: interp, socket: socket, cmd: cmd, ctl: conn.(*net.UnixConn), started: time.Now(),
+		log:   log.With("interpreter", interp, "pid", cmd.Process.Pid),
+		ready: make(chan error, 1), dead: make(chan struct{}), runs: map[string]*warmRun{},
+	}
+	go func() {
+		sc := bufio.NewScanner(logR)
+		for sc.Scan() {
+			z.log.Warn("warm pool: fork server says", "line", sc.Text())
+		}
+		logR.Close()
+	}()
+	go func() {
+		st := send()
+		err := cmd.Wait()
+		z.shut(fmt.Errorf("fork server exited: %v %s", err, st.Error))
+	}()
+	go z.read()
+	return z, nil
+}
+
+func (z *zygote) waitReady() error {
+	t := time.NewTimer(zygoteReady)
+	defer t.Stop()
+	select {
+	case err := <-z.ready:
+		return err
+	case <-t.C:
+		return errors.New("not ready in time")
+	}
+}
+
+func (z *zygote) isReady() bool {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return z.up && !z.retired
+}
+
+func (z *zygote) isDead() bool {
+	select {
+	case <-z.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// due reports whether the server has served long enough.
+func (z *zygote) due() bool {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return z.served >= zygoteMaxRuns || time.Since(z.started) >= zygoteMaxAge
+}
+
+// retire stops new runs; the server exits once its runs have ended.
+func (z *zygote) retire() {
+	z.mu.Lock()
+	z.retired = true
+	z.mu.Unlock()
+	_ = z.ctl.CloseWrite()
+}
+
+// close kills the server, and with it every run it forked.
+func (z *zygote) close() {
+	z.retire()
+	_ = z.cmd.Process.Kill()
+}
+
+// zmsg is a message on the control socket.
+type zmsg struct {
+	Op      string `json:"op"`
+	ID      string `json:"id,omitempty"`
+	Network bool   `json:"network,omitempty"`
+	Socket  bool   `json:"socket,omitempty"`
+	Sig     int    `json:"sig,omitempty"`
+	Python  string `json:"python,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Status  *int   `json:"status,omitempty"`
+}
+
+// read dispatches the server's messages until it is gone.
+func (z *zygote) read() {
+	buf := make([]byte, 64<<10)
+	for {
+		n, _, _, _, err := z.ctl.ReadMsgUnix(buf, nil)
+		if err != nil || n == 0 {
+			z.shut(errZygoteGone)
+			return
+		}
+		var m zmsg
+		if err := json.Unmarshal(buf[:n], &m); err != nil {
+			z.log.Warn("warm pool: bad message from fork server", "err", err)
+			continue
+		}
+		z.mu.Lock()
+		run := z.runs[m.ID]
+		switch m.Op {
+		case "ready":
+			z.python, z.up = m.Python, true
+			z.ready <- nil
+		case "forked":
+			if run != nil {
+				run.forked <- nil
+			}
+		case "error":
+			if run != nil {
+				run.forked <- errors.New(m.Error)
+				delete(z.runs, m.ID)
+			}
+		case "exited":
+			if run != nil && m.Status != nil {
+				run.exited <- unix.WaitStatus(*m.Status)
+				delete(z.runs, m.ID)
+			}
+		}
+		z.mu.Unlock()
+	}
+}
+
+// shut marks the server dead; runs waiting on it learn it.
+func (z *zygote) shut(why error) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	select {
+	case <-z.dead:
+		return
+	default:
+	}
+	close(z.dead)
+	if !z.up {
+		z.ready <- why
+	}
+	z.up = false
+	_ = z.ctl.Close()
+	_ = z.cmd.Process.Kill()
+}
+
+// send writes one control message with descriptors.
+func (z *zygote) send(m zmsg, files ...*os.File) error {
+	b, _ := json.Marshal(m)
+	var oob []byte
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f.Fd())
+		}
+		oob = unix.UnixRights(fds...)
+	}
+	_, _, err := z.ctl.WriteMsgUnix(b, oob, nil)
+	return err
+}
+
+// warmProc is a run forked by a fork server.
+type warmProc struct {
+	z              *zygote
+	id             string
+	run            *warmRun
+	stdout, stderr *os.File
+	statusR        *os.File
+	statusOnce     sync.Once
+	st             ShimStatus
+}
+
+// spawn forks a run of spec. An error means the run never started and may
+// start cold instead.
+func (z *zygote) spawn(id string, spec SandboxSpec, script string) (p *warmProc, err error) {
+	spec, err = spec.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	doc, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("encode spec: %w", err)
+	}
+	var mine, theirs []*os.File // read ends we keep; what the server gets
+	defer func() {
+		for _, f := range theirs {
+			f.Close()
+		}
+		if err != nil {
+			for _, f := range mine {
+				f.Close()
+			}
+		}
+	}()
+	pipe := func() (*os.File, *os.File, error) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, nil, fmt.Errorf("pipe: %w", err)
+		}
+		return r, w, nil
+	}
+	specR, specW, err := pipe()
+	if err != nil {
+		return nil, err
+	}
+	theirs = append(theirs, specR)
+	mine = append(mine, specW)
+	var ends [3][2]*os.File // stdout, stderr, status
+	for i := range ends {
+		r, w, err := pipe()
+		if err != nil {
+			return nil, err
+		}
+		ends[i] = [2]*os.File{r, w}
+		mine, theirs = append(mine, r), append(theirs, w)
+	}
+	sf, err := os.Open(script)
+	if err != nil {
+		return nil, fmt.Errorf("open script: %w", err)
+	}
+	theirs = append(theirs, sf)
+	m := zmsg{Op: "run", ID: id, Network: spec.Network}
+	if spec.BindSocket != "" {
+		if spec.BindSocket != z.socket {
+			return nil, fmt.Errorf("bind_socket %s: the fork server has %q", spec.BindSocket, z.socket)
+		}
+		m.Socket = true
+	}
+	run := &warmRun{forked: make(chan error, 1), exited: make(chan unix.WaitStatus, 1)}
+	z.mu.Lock()
+	if !z.up || z.retired {
+		z.mu.Unlock()
+		return nil, errZygoteGone
+	}
+	z.runs[id] = run
+	z.served++
+	z.mu.Unlock()
+	forget := func() {
+		z.mu.Lock()
+		delete(z.runs, id)
+		z.mu.Unlock()
+	}
+	if err := z.send(m, theirs...); err != nil {
+		forget()
+		return nil, fmt.Errorf("send run: %w", err)
+	}
+	// The spec may hold more than a pipe's buffer; the child reads it.
+	go func() {
+		_, _ = specW.Write(doc)
+		specW.Close()
+	}()
+	t := time.NewTimer(forkTimeout)
+	defer t.Stop()
+	select {
+	case err := <-run.forked:
+		if err != nil {
+			return nil, fmt.Errorf("fork: %w", err)
+		}
+	case <-z.dead:
+		forget()
+		return nil, errZygoteGone
+	case <-t.C:
+		// It may still fork: make sure that run dies.
+		_ = z.send(zmsg{Op: "signal", ID: id, Sig: int(unix.SIGKILL)})
+		forget()
+		return nil, errors.New("fork: no answer in time")
+	}
+	return &warmProc{z: z, id: id, run: run, stdout: ends[0][0], stderr: ends[1][0], statusR: ends[2][0]}, nil
+}
+
+// Signal sends sig to the run's init, which forwards it to the script;
+// SIGKILL ends the whole run.
+func (p *warmProc) Signal(sig syscall.Signal) {
+	_ = p.z.send(zmsg{Op: "signal", ID: p.id, Sig: int(sig)})
+}
+
+// waitInit returns the run's init's wait status once it has exited; ok is false
+// when the fork server died first (and took the run with it).
+func (p *warmProc) waitInit() (ws unix.WaitStatus, ok bool) {
+	select {
+	case ws := <-p.run.exited:
+		return ws, true
+	case <-p.z.dead:
+		select {
+		case ws := <-p.run.exited:
+			return ws, true
+		default:
+			return 0, false
+		}
+	}
+}
+
+// shimStatus reads the run's status lines until EOF.
+func (p *warmProc) shimStatus() ShimStatus {
+	p.statusOnce.Do(func() {
+		p.st = readStatus(p.statusR)
+		p.statusR.Close()
+	})
+	return p.st
+}
+
+// readStatus parses the status lines of a shim or a warm run until EOF.
+func readStatus(r io.Reader) ShimStatus {
+	var st ShimStatus
+	var bad error
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 512), maxStatusLine)
+	for sc.Scan() {
+		var l statusLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			bad = fmt.Errorf("bad status line %q: %w", sc.Text(), err)
+			continue
+		}
+		switch {
+		case l.SandboxError != "":
+			st.Error = l.SandboxError
+		case l.Started != nil:
+			t := time.Unix(0, *l.Started)
+			st.Started = &t
+		case l.Exit != nil:
+			st.Orphans = l.Orphans
+			st.Exited = true
+			st.CPUTime = time.Duration(l.CPUNanos)
+			st.MaxRSS = l.MaxRSSKB << 10
+		}
+	}
+	if err := sc.Err(); err != nil && bad == nil {
+		bad = fmt.Errorf("read the status: %w", err)
+	}
+	if st.Error == "" && st.Started == nil && bad != nil {
+		st.Error = bad.Error()
+	}
+	return st
+}
+
+// warmable reports whether a run can take the warm path: the fork server
+// knows only the script and the SDK as binds, and the interpreter must be
+// started exactly as the fork server was, so the script's environment must
+// not set what Python reads at start-up.
+func warmable(spec SandboxSpec, userEnv map[string]string) bool {
+	if len(spec.Binds) != 2 || spec.Binds[0].Target != sandboxScript || spec.Binds[1].Target != sandboxSDK || len(spec.ReadOnly) > 0 {
+		return false
+	}
+	if len(spec.Argv) < 3 || spec.Argv[1] != "-u" || spec.Argv[2] != sandboxScript {
+		return false
+	}
+	for k := range userEnv {
+		if strings.HasPrefix(k, "PYTHON") || strings.HasPrefix(k, "LC_") || k == "LANG" || k == "PATH" || k == "HOME" {
+			return false
+		}
+	}
+	return true
+}

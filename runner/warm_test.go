@@ -1,0 +1,188 @@
+package runner
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// waitWarm waits until the default interpreter's fork server is ready.
+func (h *harness) waitWarm(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for h.r.warm.get(DefaultInterpreter()) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the fork server did not become ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// probeScript reports what a script can observe of how it was started.
+const probeScript = `import os, sys, json, signal, socket, resource, threading, __main__
+def read(p):
+    try:
+        with open(p) as f:
+            return f.read()
+    except OSError as e:
+        return "error: %s" % e.strerror
+status = dict(l.split(":", 1) for l in read("/proc/self/status").splitlines() if ":" in l)
+env = dict(os.environ)
+for k in ("API_TOKEN", "VIGIL_API_TOKEN", "VIGIL_EXECUTION_ID"):
+    env[k] = bool(env.get(k))
+mounts = sorted(l.split()[4] for l in read("/proc/self/mountinfo").splitlines())
+print(json.dumps({
+    "argv": sys.argv, "name": __name__, "file": __file__, "path": sys.path,
+    "main": sorted(k for k in vars(__main__) if k.startswith("__")),
+    "spec": repr(__spec__), "loader": type(__loader__).__name__, "package": __package__,
+    "cached": repr(__cached__), "doc": __doc__,
+    "pid": os.getpid(), "ppid": os.getppid(), "ids": [os.getuid(), os.geteuid(), os.getgid(), os.getegid(), os.getgroups()],
+    "cwd": os.getcwd(), "env": env, "host": socket.gethostname(),
+    "flags": list(sys.flags), "stdout": [sys.stdout.encoding, sys.stdout.line_buffering, sys.stdout.write_through, sys.stdin.name],
+    "executable": sys.executable, "dont_write_bytecode": sys.dont_write_bytecode,
+    "run": sorted(os.listdir("/run/vigil")), "tmp": sorted(os.listdir("/tmp")),
+    "procs": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+    "threads": threading.active_count(), "fds": sorted(os.listdir("/proc/self/fd")),
+    "signals": [str(signal.getsignal(s)) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE, signal.SIGHUP)],
+    "rlimits": [resource.getrlimit(r) for r in (resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC, resource.RLIMIT_CORE, resource.RLIMIT_CPU, resource.RLIMIT_AS)],
+    "nonewprivs": status["NoNewPrivs"].strip(), "caps": [status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")],
+    "cgroup": ["vigil-test" in l for l in read("/proc/self/cgroup").splitlines() if l.split(":")[1] in ("memory", "pids", "")],
+    "mounts": mounts, "datadir": read("/proc/1/environ")[:5],
+    "umask": os.umask(0o22),
+}))
+`
+
+// TestWarmRunLooksCold: a script forked by the warm pool observes what it
+// would after a cold start — argv, __main__, paths, ids, environment,
+// namespaces, mounts, limits, signals, descriptors — and fails, exits and
+// reports errors the same way.
+func TestWarmRunLooksCold(t *testing.T) {
+	cold := newHarness(t, func(o *Options) { o.NoWarmPool = true })
+	warm := newHarness(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil)) })
+	warm.waitWarm(t)
+	scripts := map[string]string{
+		"probe":   probeScript,
+		"raise":   "import json\n\ndef f():\n    return json.loads('{')\n\nf()\n",
+		"exitmsg": "import sys\nprint('out')\nsys.exit('bye')\n",
+		"exit3":   "raise SystemExit(3)\n",
+		"kbint":   "print('x')\nraise KeyboardInterrupt\n",
+		"atexit": `import atexit, threading, time, sys
+atexit.register(lambda: print("atexit ran"))
+def late():
+    time.sleep(0.2)
+    print("thread done")
+threading.Thread(target=late).start()
+print("main done")
+`,
+		"unicode": "# -*- coding: latin-1 -*-\nprint('caf\xe9', end='')\n",
+	}
+	for name, s := range scripts {
+		spec := `{"source": ` + src(s) + `, "timeout": "20s", "limits": {"memory": "512Mi", "cpu": 1}}`
+		cold.script(t, name, spec)
+		warm.script(t, name, spec)
+	}
+	for _, name := range []string{"probe", "raise", "exitmsg", "exit3", "atexit", "unicode", "kbint"} {
+		c := cold.runWait(t, name, `{"name": "n"}`)
+		w := warm.runWait(t, name, `{"name": "n"}`)
+		if c.Warm || !w.Warm {
+			t.Fatalf("%s: cold run warm=%v, warm run warm=%v (%s)", name, c.Warm, w.Warm, w.Reason)
+		}
+		if c.Status != w.Status || !reflect.DeepEqual(c.ExitCode, w.ExitCode) || c.Signal != w.Signal {
+			t.Errorf("%s: cold %s %v %s, warm %s %v %s (%s)", name, c.Status, deref(c.ExitCode), c.Signal, w.Status, deref(w.ExitCode), w.Signal, w.Reason)
+		}
+		if c.Stderr != w.Stderr {
+			t.Errorf("%s: stderr\ncold %q\nwarm %q", name, c.Stderr, w.Stderr)
+		}
+		if name != "probe" {
+			if c.Stdout != w.Stdout {
+				t.Errorf("%s: stdout\ncold %q\nwarm %q", name, c.Stdout, w.Stdout)
+			}
+			continue
+		}
+		var co, wo map[string]any
+		if err := json.Unmarshal([]byte(c.Stdout), &co); err != nil {
+			t.Fatalf("cold probe: %v: %q %q", err, c.Stdout, c.Stderr)
+		}
+		if err := json.Unmarshal([]byte(w.Stdout), &wo); err != nil {
+			t.Fatalf("warm probe: %v: %q %q", err, w.Stdout, w.Stderr)
+		}
+		for k, cv := range co {
+			if k == "pid" || k == "procs" {
+				// The cold run's pid follows the shim's threads.
+				for _, o := range []map[string]any{co, wo} {
+					if !reflect.DeepEqual(o["procs"], []any{1.0, o["pid"]}) {
+						t.Errorf("probe: processes %v, pid %v", o["procs"], o["pid"])
+					}
+				}
+				continue
+			}
+			if !reflect.DeepEqual(cv, wo[k]) {
+				t.Errorf("probe %s:\ncold %v\nwarm %v", k, cv, wo[k])
+			}
+		}
+		if len(co) != len(wo) || len(co) < 30 {
+			t.Errorf("probe keys: cold %d, warm %d", len(co), len(wo))
+		}
+	}
+}
+
+func deref(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// zygoteChildren lists the host pids of the default fork server's children,
+// waiting up to 2 s for them to go.
+func (h *harness) zygoteChildren(t *testing.T) []int {
+	t.Helper()
+	z := h.r.warm.get(DefaultInterpreter())
+	if z == nil {
+		t.Fatal("no fork server")
+	}
+	server := childrenOf(z.cmd.Process.Pid) // the shim's one child
+	if len(server) != 1 {
+		t.Fatalf("the fork server's shim has children %v", server)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		left := childrenOf(server[0])
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// childrenOf lists the pids whose parent is pid.
+func childrenOf(pid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		id, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, id)
+		}
+	}
+	return out
+}

@@ -1,0 +1,460 @@
+# The warm pool's fork server. vigil starts it inside a sandbox shim (root,
+# its own mount and pid namespaces, the data directory hidden, the SDK at
+# /run/vigil/sdk) as `python -u -c <this file>`. It imports what scripts
+# commonly use, then forks one process per run; it never runs a script
+# itself, so every run starts from the same pristine interpreter.
+#
+# Protocol on fd 0, a SOCK_SEQPACKET unix socket to vigil, one JSON object
+# per message:
+#
+#   vigil → server  {"op": "run", "id": ID, "network": bool, "socket": bool}
+#                   with descriptors: spec (read end of a pipe vigil writes
+#                   the run's spec into, then closes), stdout, stderr, status
+#                   (write ends) and the script file. "socket" asks for the
+#                   API socket, which the server's own sandbox has at
+#                   /run/vigil/api.sock, in the run's.
+#                   {"op": "signal", "id": ID, "sig": N}
+#   server → vigil  {"op": "ready", "python": "3.11.2"}
+#                   {"op": "forked", "id": ID}
+#                   {"op": "error", "id": ID, "error": "..."}
+#                   {"op": "exited", "id": ID, "status": <wait status>}
+#
+# The server never reads a run's spec: the forked child does. So no run's
+# environment or secrets ever sit in the server's memory, which every later
+# run inherits.
+#
+# Each run: the server calls unshare(CLONE_NEWPID) and forks, so the child
+# ("init") is pid 1 of a new pid namespace, then returns to its own. Init
+# unshares mount, IPC and UTS namespaces (and network unless "network"),
+# mounts a fresh /proc, /tmp, /dev/mqueue and a read-only /run/vigil holding
+# the SDK, the script and the socket; then forks the script's process. That
+# process joins the run's cgroups, sets its rlimits, drops to the sandbox
+# user with no_new_privs, reports "started" on the status pipe, closes every
+# other descriptor and runs the script as __main__. Init forwards signals,
+# reaps, and exits with the script's code, reporting it as the sandbox
+# shim does; the kernel then kills what is left in the namespace.
+import ctypes
+import errno
+import json
+import os
+import resource
+import selectors
+import signal
+import socket
+import sys
+import time
+import types
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+SHIM_EXIT = 125
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
+             signal.SIGUSR1, signal.SIGUSR2)
+SCRIPT = "/run/vigil/controlscript.py"
+SOCKET = "/run/vigil/api.sock"
+SDK = "/run/vigil/sdk"
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                       ctypes.c_ulong, ctypes.c_char_p)
+
+
+def check(rc, what):
+    if rc != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "%s: %s" % (what, os.strerror(e)))
+
+
+def mount(src, target, fstype, flags, data=None):
+    enc = lambda s: s.encode() if s is not None else None
+    check(libc.mount(enc(src), enc(target), enc(fstype), flags, enc(data)),
+          "mount %s on %s" % (fstype or src or "remount", target))
+
+
+def unshare(flags):
+    check(libc.unshare(flags), "unshare")
+
+
+def prctl(op, arg):
+    check(libc.prctl(op, ctypes.c_ulong(arg), 0, 0, 0), "prctl %d" % op)
+
+
+def send(ctl, **msg):
+    try:
+        ctl.send(json.dumps(msg).encode())
+    except OSError:
+        pass
+
+
+# ---- the server -----------------------------------------------------------
+
+def preload():
+    # What scripts commonly import; the SDK may be missing (tests).
+    import json, urllib.request, urllib.parse, http.client, ssl, base64  # noqa
+    import hashlib, hmac, datetime, re, subprocess, threading, uuid, logging  # noqa
+    import traceback, argparse, random, tempfile, shlex, pathlib, linecache  # noqa
+    try:
+        import vigil  # noqa: F401
+    except ImportError:
+        pass
+    import gc
+    gc.collect()
+    gc.freeze()  # keep the heap's pages shared with the children
+
+
+def serve():
+    """Serves run requests; returns only in a run's script process, with
+    what run_main needs."""
+    ctl = socket.socket(fileno=os.dup(0))
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 0)
+    os.close(null)
+    own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    children = {}  # pid → run id
+    preload()
+    send(ctl, op="ready", python=sys.version.split()[0])
+    sel = selectors.DefaultSelector()
+    sel.register(ctl, selectors.EVENT_READ)
+    sel.register(wake_r, selectors.EVENT_READ)
+    closing = False
+    while True:
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            send(ctl, op="exited", id=children.pop(pid, ""), status=status)
+        if closing and not children:
+            os._exit(0)
+        for key, _ in sel.select():
+            if key.fileobj is wake_r:
+                try:
+                    os.read(wake_r, 512)
+                except BlockingIOError:
+                    pass
+                continue
+            try:
+                data, fds, _, _ = socket.recv_fds(ctl, 65536, 8)
+            except OSError:
+                data, fds = b"", []
+            if not data:
+                sel.unregister(ctl)
+                closing = True  # vigil is gone: finish the runs, then exit
+                continue
+            try:
+                req = json.loads(data)
+                op = req.get("op")
+            except ValueError:
+                req, op = {}, None
+            if op == "signal":
+                for pid, rid in children.items():
+                    if rid == req.get("id"):
+                        try:
+                            os.kill(pid, int(req.get("sig", signal.SIGKILL)))
+                        except (OSError, ValueError):
+                            pass
+                continue
+            if op != "run" or len(fds) < 5:
+                for fd in fds:
+                    os.close(fd)
+                send(ctl, op="error", id=req.get("id", ""), error="bad request")
+                continue
+            pid = -1
+            try:
+                check(libc.unshare(CLONE_NEWPID), "unshare pid namespace")
+                pid = os.fork()
+            except OSError as e:
+                error = str(e)
+            if pid == 0:
+                signal.set_wakeup_fd(-1)
+                ctl.close()
+                sel.close()
+                for fd in (wake_r, wake_w, own_pid_ns):
+                    os.close(fd)
+                return init(req, fds)
+            # Back to our own pid namespace for the next run's unshare.
+            if libc.setns(own_pid_ns, CLONE_NEWPID) != 0:
+                os._exit(SHIM_EXIT)  # cannot serve another run safely
+            if pid < 0:
+                for fd in fds:
+                    os.close(fd)
+                send(ctl, op="error", id=req.get("id", ""), error=error)
+                continue
+            for fd in fds:
+                os.close(fd)
+            children[pid] = req.get("id", "")
+            send(ctl, op="forked", id=req["id"])
+
+
+# ---- a run's init (pid 1 of its pid namespace) -----------------------------
+
+def init(req, fds):
+    """Builds the run's sandbox and forks the script's process; returns only
+    in that process."""
+    status = fds[3]
+    try:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        spec = read_spec(fds[0])
+        network = bool(req.get("network"))
+        flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
+        if not network:
+            flags |= CLONE_NEWNET
+        unshare(flags)
+        build_mounts(spec, network, fds[4], bool(req.get("socket")))
+        if not network:
+            loopback_up()
+        for sig in FORWARDED:
+            signal.signal(sig, signal.SIG_IGN)  # until the script exists
+        pid = os.fork()
+    except BaseException as e:  # noqa: B902 — nothing may reach the server's loop
+        report(status, sandbox_error=str(e) or type(e).__name__)
+        os._exit(SHIM_EXIT)
+    if pid == 0:
+        try:
+            return enter(spec, fds)
+        except BaseException as e:  # noqa: B902
+            report(status, sandbox_error=str(e) or type(e).__name__)
+            os._exit(SHIM_EXIT)
+    try:
+        for fd in fds[1:3] + fds[4:]:  # read_spec closed the spec's
+            os.close(fd)
+        supervise(pid, status)
+    except BaseException:  # noqa: B902
+        import traceback
+        traceback.print_exc()  # to vigil's log
+    os._exit(SHIM_EXIT)
+
+
+def read_spec(fd):
+    chunks = []
+    while True:
+        b = os.read(fd, 1 << 16)
+        if not b:
+            break
+        chunks.append(b)
+    os.close(fd)
+    return json.loads(b"".join(chunks))
+
+
+def umount(target):
+    check(libc.umount2(target.encode(), 2), "unmount %s" % target)  # MNT_DETACH
+
+
+def build_mounts(spec, network, script_fd, with_socket):
+    """Replaces the server's /proc, /tmp and /run with the run's own, so the
+    mount table reads as a cold run's."""
+    ro = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    umount("/proc")
+    mount("proc", "/proc", "proc", ro)
+    umount("/tmp")
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+          "size=%d,mode=1777" % int(spec.get("tmp_size") or 64 << 20))
+    for p in ("/var/tmp", "/dev/shm"):
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if (st.st_mode & 0o170000) == 0o040000 and st.st_mode & 0o002:
+            umount(p)
+            mount("/tmp", p, None, MS_BIND)
+    if os.path.isdir("/dev/mqueue"):
+        umount("/dev/mqueue")
+        mount("mqueue", "/dev/mqueue", "mqueue", ro)
+    # What the run's /run keeps from the server's is moved out of the way
+    # (a directory the script cannot reach), then into the new /run.
+    keep = [(SDK, True)]
+    if with_socket:
+        keep.append((SOCKET, False))
+    real = os.path.realpath("/etc/resolv.conf")
+    if network and real.startswith("/run/") and os.path.exists(real):
+        keep.append((real, False))
+    stash = "/tmp/.vigil-stash"
+    os.mkdir(stash, 0o700)
+    moved = []
+    for i, (path, is_dir) in enumerate(keep):
+        tmp = "%s/%d" % (stash, i)
+        if is_dir:
+            os.mkdir(tmp)
+        else:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o444))
+        mount(path, tmp, None, MS_BIND | (MS_REC if is_dir else 0))
+        moved.append((tmp, path, is_dir))
+    umount("/run")
+    mount("tmpfs", "/run", "tmpfs", ro, "size=1m,nr_inodes=4096,mode=0755")
+    os.makedirs("/run/vigil", 0o755)
+    for tmp, path, is_dir in moved:
+        os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
+        if is_dir:
+            os.mkdir(path, 0o755)
+        else:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o444))
+        mount(tmp, path, None, MS_MOVE)
+        if is_dir:
+            os.rmdir(tmp)
+        else:
+            os.unlink(tmp)
+    os.rmdir(stash)
+    # vigil opened the script in its own mount namespace, which a bind
+    # cannot take from: copy it, and make it a read-only mount as a cold
+    # run's is.
+    with os.fdopen(os.dup(script_fd), "rb") as src, open(SCRIPT, "xb") as dst:
+        os.fchmod(dst.fileno(), 0o644)
+        dst.write(src.read())
+    mount(SCRIPT, SCRIPT, None, MS_BIND)
+    mount(None, SCRIPT, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    mount(None, "/run", None, MS_REMOUNT | MS_BIND | MS_RDONLY | ro)
+
+
+def loopback_up():
+    import fcntl
+    import struct
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        ifr = struct.pack("16sH14s", b"lo", 0, b"")
+        flags = struct.unpack("16sH14s", fcntl.ioctl(s, 0x8913, ifr))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(s, 0x8914, struct.pack("16sH14s", b"lo", flags | 1, b""))  # SIOCSIFFLAGS, IFF_UP
+    finally:
+        s.close()
+
+
+def report(fd, **line):
+    try:
+        os.write(fd, json.dumps(line).encode() + b"\n")
+    except OSError:
+        pass
+
+
+def supervise(pid, status):
+    def forward(sig, _frame):
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+    for sig in FORWARDED:
+        signal.signal(sig, forward)
+    while True:
+        try:
+            wpid, ws, ru = os.wait4(-1, 0)
+        except ChildProcessError:
+            report(status, exit=SHIM_EXIT)
+            return
+        if wpid == pid and (os.WIFEXITED(ws) or os.WIFSIGNALED(ws)):
+            break
+    code = os.WEXITSTATUS(ws) if os.WIFEXITED(ws) else 128 + os.WTERMSIG(ws)
+    cpu = int((ru.ru_utime + ru.ru_stime) * 1e9)
+    report(status, exit=code, orphans=count_orphans(), cpu_ns=cpu, maxrss_kb=ru.ru_maxrss)
+    os._exit(code)
+
+
+def count_orphans():
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+    return sum(1 for n in os.listdir("/proc") if n.isdigit() and n != "1")
+
+
+# ---- the script's process --------------------------------------------------
+
+def enter(spec, fds):
+    """Puts this process under the run's limits and identity; returns what
+    run_main needs. Every step must succeed before the script's first
+    instruction."""
+    out, err, status = fds[1], fds[2], fds[3]
+    for procs in spec.get("cgroup_procs") or []:
+        with open(procs, "w") as f:
+            f.write("0")
+    for r in spec.get("rlimits") or []:
+        lim = [v if v < 1 << 63 else resource.RLIM_INFINITY for v in (r["cur"], r["max"])]
+        resource.setrlimit(r["resource"], tuple(lim))
+    uid, gid = spec.get("uid", -1), spec.get("gid", -1)
+    if uid >= 0 or gid >= 0:
+        os.setgroups([])
+        if gid >= 0:
+            os.setresgid(gid, gid, gid)
+        if uid >= 0:
+            os.setresuid(uid, uid, uid)
+    if spec.get("no_new_privs"):
+        prctl(PR_SET_NO_NEW_PRIVS, 1)
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    os.chdir(spec.get("dir") or "/tmp")
+    env = dict(e.split("=", 1) for e in spec.get("env") or [] if "=" in e)
+    os.environ.clear()
+    os.environ.update(env)
+    for sig in FORWARDED + (signal.SIGCHLD,):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    argv = spec["argv"]
+    report(status, started=time.time_ns())
+    os.closerange(3, 1 << 20)
+    return argv
+
+
+def run_main(argv):
+    """Runs the script as `python -u SCRIPT ARGS...` would: a fresh
+    __main__, sys.argv, sys.path[0], tracebacks without this file's frames,
+    the same exit codes."""
+    import atexit
+    import builtins
+    import importlib.machinery
+    path = argv[2]
+    sys.argv = argv[2:]
+    sys.orig_argv = list(argv)
+    sys.path[0] = os.path.dirname(path)
+    main = types.ModuleType("__main__")
+    main.__file__ = path
+    main.__cached__ = None
+    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
+    main.__builtins__ = builtins
+    main.__annotations__ = {}
+    sys.modules["__main__"] = main
+    interrupted = []
+
+    def sigint_exit():
+        if interrupted:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+    atexit.register(sigint_exit)  # runs last, as the interpreter would
+    try:
+        with open(path, "rb") as f:
+            code = compile(f.read(), path, "exec", dont_inherit=True)
+    except SyntaxError as e:
+        sys.excepthook(type(e), e, None)
+        raise SystemExit(1)
+    try:
+        exec(code, main.__dict__)
+    except SystemExit:
+        raise
+    except BaseException as e:  # noqa: B902 — reported as the interpreter would
+        e.__traceback__ = e.__traceback__.tb_next  # this frame
+        sys.last_type, sys.last_value, sys.last_traceback = type(e), e, e.__traceback__
+        sys.excepthook(type(e), e, e.__traceback__)
+        if isinstance(e, KeyboardInterrupt):
+            interrupted.append(True)
+        raise SystemExit(1)
+
+
+run_main(serve())
