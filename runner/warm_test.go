@@ -186,3 +186,59 @@ func childrenOf(pid int) []int {
 	}
 	return out
 }
+
+// TestWarmIsolation: what one warm run does to its interpreter, its
+// environment, /tmp and its threads and processes does not reach the next
+// run of the same fork server.
+func TestWarmIsolation(t *testing.T) {
+	h := newHarness(t, nil)
+	h.waitWarm(t)
+	h.script(t, "spoil", `{"source": `+src(`import builtins, json, os, subprocess, sys, threading, time, urllib.request
+json.dumps = lambda *a, **k: "PATCHED"
+json.decoder.JSONDecoder.decode = lambda *a, **k: "PATCHED"
+builtins.vigil_marker = "spoiled"
+os.environ["VIGIL_LEAK"] = "spoiled"
+os.putenv("VIGIL_LEAK_PUT", "spoiled")
+os.chdir("/")
+os.umask(0o077)
+with open("/tmp/leak", "w") as f:
+    f.write("spoiled")
+sys.modules["leakmod"] = type(sys)("leakmod")
+sys.path.append("/tmp/leakpath")
+urllib.request.install_opener(urllib.request.build_opener())
+threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+subprocess.Popen(["sleep", "3600"], start_new_session=True)
+builtins.sorted = lambda *a, **k: ["PATCHED"]
+print("spoiled")
+`)+`, "timeout": "20s"}`)
+	h.script(t, "check", `{"source": `+src(`import builtins, json, os, sys, threading, urllib.request
+print(json.dumps({
+    "dumps": json.dumps({"a": 1}), "loads": json.loads('{"b": 2}'), "sorted": sorted([2, 1]),
+    "marker": hasattr(builtins, "vigil_marker"),
+    "env": [k for k in os.environ if "LEAK" in k], "cwd": os.getcwd(), "umask": os.umask(0o022),
+    "tmp": os.listdir("/tmp"), "leakmod": "leakmod" in sys.modules, "leakpath": "/tmp/leakpath" in sys.path,
+    "opener": urllib.request._opener is None, "threads": threading.active_count(),
+    "procs": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+}, sort_keys=True))
+`)+`, "timeout": "20s"}`)
+	want := `{"cwd": "/tmp", "dumps": "{\"a\": 1}", "env": [], "leakmod": false, "leakpath": false, "loads": {"b": 2}, "marker": false, "opener": true, "procs": [1, 2], "sorted": [1, 2], "threads": 1, "tmp": [], "umask": 18}` + "\n"
+	for i := range 3 {
+		a := h.runWait(t, "spoil", "")
+		if a.Status != StatusSucceeded || a.Stdout != "spoiled\n" || !a.Warm {
+			t.Fatalf("spoil #%d: %s warm=%v %q %q", i, a.Status, a.Warm, a.Stdout, a.Stderr)
+		}
+		if a.KilledDescendants != 1 {
+			t.Errorf("spoil #%d: killed_descendants %d, want its sleep", i, a.KilledDescendants)
+		}
+		b := h.runWait(t, "check", "")
+		if b.Status != StatusSucceeded || !b.Warm {
+			t.Fatalf("check #%d: %s warm=%v %q %q", i, b.Status, b.Warm, b.Stdout, b.Stderr)
+		}
+		if b.Stdout != want {
+			t.Errorf("check #%d saw what the spoiler left:\n got %s\nwant %s", i, b.Stdout, want)
+		}
+	}
+	if left := h.zygoteChildren(t); len(left) > 0 {
+		t.Errorf("the fork server still has children: %v", left)
+	}
+}
