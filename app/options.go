@@ -59,6 +59,9 @@ type Options struct {
 	NoRunner bool
 	// RunnerPoolSize bounds the scripts running at once. Default 8.
 	RunnerPoolSize int
+	// NoWarmPool starts every ControlScript in a fresh interpreter instead
+	// of forking it from a warm one.
+	NoWarmPool bool
 	// RunDir holds each run's files and the API's unix socket. Default
 	// /run/vigil-runs.
 	RunDir string

@@ -64,7 +64,7 @@ func startRunner(ctx context.Context, opts Options, bus *events.Bus, store *conf
 	r, err := runner.New(ctx, runner.Options{
 		NC: bus.Conn(), JS: bus.JetStream(), Store: store, Events: bus, Tokens: issuer, Logger: log,
 		DataDir: opts.DataDir, RunDir: runDir, APIURL: apiURL, APISocket: sock, Version: opts.Version,
-		PoolSize: opts.RunnerPoolSize, Grace: opts.ShutdownTimeout,
+		PoolSize: opts.RunnerPoolSize, Grace: opts.ShutdownTimeout, NoWarmPool: opts.NoWarmPool,
 	})
 	if err != nil {
 		sockLn.Close()

@@ -837,7 +837,7 @@ func TestServeFlags(t *testing.T) {
 		"--data-dir", "/d", "--listen", "127.0.0.1:0", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--metrics-public",
 		"--nats-listen", "off", "--nats-url", "nats://n:4222", "--nats-creds", "u.creds", "--nats-user", "u",
 		"--nats-password", "p", "--nats-ca", "ca.pem", "--nats-cert", "nc.pem", "--nats-key", "nk.pem",
-		"--nats-replicas", "3", "--sync-always", "--no-runner", "--runner-pool-size", "4", "--run-dir", "/r", "--config", "a.yaml", "--config", "dir,with,commas", "--config-prune",
+		"--nats-replicas", "3", "--sync-always", "--no-runner", "--runner-pool-size", "4", "--no-warm-pool", "--run-dir", "/r", "--config", "a.yaml", "--config", "dir,with,commas", "--config-prune",
 		"--secret-key-file", "s.key", "--events-max-age", "24h", "--events-max-bytes", "512Mi",
 		"--shutdown-timeout", "3s", "--log-level", "warn",
 	})
@@ -855,7 +855,7 @@ func TestServeFlags(t *testing.T) {
 		DataDir: "/d", Listen: "127.0.0.1:0", TLSCert: "c.pem", TLSKey: "k.pem", MetricsPublic: true,
 		NATSListen: "off", NATSURL: "nats://n:4222", NATSCreds: "u.creds", NATSUser: "u", NATSPassword: "p",
 		NATSCA: "ca.pem", NATSCert: "nc.pem", NATSKey: "nk.pem", NATSReplicas: 3, SyncAlways: true,
-		NoRunner: true, RunnerPoolSize: 4, RunDir: "/r",
+		NoRunner: true, RunnerPoolSize: 4, NoWarmPool: true, RunDir: "/r",
 		ConfigPaths: []string{"a.yaml", "dir,with,commas"}, ConfigPrune: true, SecretKeyFile: "s.key",
 		EventsMaxAge: 24 * time.Hour, EventsMaxBytes: 512 << 20, ShutdownTimeout: 3 * time.Second,
 	}
