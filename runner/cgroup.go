@@ -390,6 +390,25 @@ func (c *Cgroups) Create(name string, l Limits) (*Cgroup, error) {
 	return g, nil
 }
 
+// Limit writes l into the cgroup as Create does: for a cgroup created with
+// no limits ahead of its run, whose process waits until they are set. It
+// fails naming the file; the caller must then not start the run.
+func (g *Cgroup) Limit(l Limits) error {
+	if err := l.validate(); err != nil {
+		return fmt.Errorf("limit cgroup %s: %w", g.name, err)
+	}
+	var err error
+	if g.c.version == 2 {
+		err = g.limitV2(l)
+	} else {
+		err = g.limitV1(l)
+	}
+	if err != nil {
+		return fmt.Errorf("limit cgroup %s: %w", g.name, err)
+	}
+	return nil
+}
+
 func (l Limits) validate() error {
 	switch {
 	case l.MemoryBytes < 0:

@@ -74,14 +74,31 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(r.opts.RunDir, ex.ID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("run dir: %w", err)
+	lim := spec.Limits
+	network := lim.Network == nil || *lim.Network
+	// A warm run was prepared ahead, its process waiting in a cgroup with no
+	// limits yet; a cold one gets its script file and cgroup now.
+	var pk *parked
+	if r.warm != nil && warmable(spec.Env) {
+		pk = r.warm.take(spec.Interpreter, network)
 	}
-	defer os.RemoveAll(dir)
-	scriptPath := filepath.Join(dir, "controlscript.py")
-	if err := os.WriteFile(scriptPath, src, 0o644); err != nil {
-		return fmt.Errorf("write script: %w", err)
+	used := false
+	defer func() {
+		if pk != nil && !used {
+			pk.discard()
+		}
+	}()
+	scriptPath := ""
+	if pk == nil {
+		dir := filepath.Join(r.opts.RunDir, ex.ID)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("run dir: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		scriptPath = filepath.Join(dir, "controlscript.py")
+		if err := os.WriteFile(scriptPath, src, 0o644); err != nil {
+			return fmt.Errorf("write script: %w", err)
+		}
 	}
 
 	timeout := spec.Timeout.D()
@@ -93,15 +110,26 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 	}
 	defer revoke()
 
-	lim := spec.Limits
 	enforced := map[string]string{}
 	var rlimits []Rlimit
 	var cg *Cgroup
-	if r.cgroups != nil {
-		cg, err = r.cgroups.Create(ex.ID, Limits{MemoryBytes: int64(lim.Memory), CPUMillis: lim.CPU.Millis(), Pids: int64(lim.Pids)})
+	limits := Limits{MemoryBytes: int64(lim.Memory), CPUMillis: lim.CPU.Millis(), Pids: int64(lim.Pids)}
+	switch {
+	case pk != nil && pk.cg != nil:
+		// Named when it was made, before its run was known (cgroup v2
+		// cannot rename); the record gives the name.
+		cg = pk.cg
+		if err := cg.Limit(limits); err != nil {
+			return fmt.Errorf("cgroup: %w", err)
+		}
+	case r.cgroups != nil && pk == nil:
+		cg, err = r.cgroups.Create(ex.ID, limits)
 		if err != nil {
 			return fmt.Errorf("cgroup: %w", err)
 		}
+	}
+	if cg != nil {
+		ex.Cgroup = cg.Name()
 		defer func() {
 			if err := cg.Remove(); err != nil {
 				r.log.Error("remove run cgroup", "id", ex.ID, "err", err)
@@ -140,7 +168,6 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 		Rlimit{Resource: unix.RLIMIT_CORE, Cur: 0, Max: 0})
 	enforced["open_files"] = MechRlimitNofile
 	enforced["output"] = MechCapture
-	network := lim.Network == nil || *lim.Network
 	if !network {
 		enforced["network"] = MechNetNS
 	}
@@ -168,17 +195,13 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 		sb.BindSocket = r.opts.APISocket
 	}
 	var proc runProc
-	if r.warm != nil && warmable(sb, spec.Env) {
-		if z := r.warm.get(spec.Interpreter); z != nil {
-			wp, err := z.spawn(ex.ID, sb, scriptPath)
-			if err != nil {
-				r.log.Warn("warm pool: run starts cold", "id", ex.ID, "err", err)
-			} else {
-				proc, ex.Warm = wp, true
-			}
+	if pk != nil {
+		sb.Binds = []Bind{{Source: r.sdkDir, Target: sandboxSDK, ReadOnly: true}}
+		if err := pk.start(sb, src); err != nil {
+			return fmt.Errorf("start sandbox: %w", err)
 		}
-	}
-	if proc == nil {
+		proc, ex.Warm, used = pk.warmProc, true, true
+	} else {
 		sh, err := r.shims.take(network)
 		if err != nil {
 			return fmt.Errorf("start sandbox: %w", err)

@@ -76,7 +76,11 @@ type Execution struct {
 	PeakMemory        int64             `json:"peak_memory"`
 	KilledDescendants int               `json:"killed_descendants"`
 	Enforcement       map[string]string `json:"enforcement,omitempty"` // limit → mechanism
-	Warm              bool              `json:"warm,omitempty"`
+	// Cgroup names the run's cgroup under the runner's parent: the
+	// execution id, or for a warm run the name it got when it was prepared.
+	Cgroup string `json:"cgroup,omitempty"`
+	// Warm is set when the run was forked from a warm interpreter.
+	Warm bool `json:"warm,omitempty"`
 }
 
 // RunRequest asks for a run of a ControlScript.

@@ -509,7 +509,7 @@ while True:
 				if c.check != nil {
 					c.check(t, ex)
 				}
-				h.assertRunGone(t, ex.ID)
+				h.assertRunGone(t, ex)
 			})
 		}
 	})
@@ -583,11 +583,18 @@ func (h *harness) runHostile(t *testing.T, c hostileCase) (*Execution, time.Dura
 // assertRunGone checks, once a run is final, that no host process belongs
 // to it (allowing 2 s for the kernel to reap), that its cgroup directories
 // and its run directory are gone, and that the runner answers for it.
-func (h *harness) assertRunGone(t *testing.T, id string) {
+func (h *harness) assertRunGone(t *testing.T, ex *Execution) {
 	t.Helper()
+	id := ex.ID
+	if ex.Cgroup == "" && h.r.cgroups != nil {
+		t.Errorf("%s: no cgroup on the record", id)
+	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		left := hostileProcs(id)
+		if ex.Cgroup != "" && ex.Cgroup != id {
+			left = append(left, hostileProcs(ex.Cgroup)...)
+		}
 		if len(left) == 0 {
 			break
 		}
@@ -598,15 +605,20 @@ func (h *harness) assertRunGone(t *testing.T, id string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	dirs := []string{filepath.Join(h.r.opts.RunDir, id)}
-	if h.r.cgroups != nil {
-		for _, p := range h.r.cgroups.ParentDirs() {
-			dirs = append(dirs, filepath.Join(p, id))
+	for _, name := range []string{id, ex.Cgroup} {
+		if name == "" {
+			continue
 		}
+		if h.r.cgroups != nil {
+			for _, p := range h.r.cgroups.ParentDirs() {
+				dirs = append(dirs, filepath.Join(p, name))
+			}
+		}
+		// Every hierarchy, not only those in use.
+		more, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", h.r.opts.CgroupParent, name))
+		dirs = append(dirs, more...)
+		dirs = append(dirs, filepath.Join("/sys/fs/cgroup", h.r.opts.CgroupParent, name))
 	}
-	// Every hierarchy, not only those in use.
-	more, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", h.r.opts.CgroupParent, id))
-	dirs = append(dirs, more...)
-	dirs = append(dirs, filepath.Join("/sys/fs/cgroup", h.r.opts.CgroupParent, id))
 	for _, d := range dirs {
 		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s is still there after the run (%v)", d, err)

@@ -252,7 +252,7 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	}
 	r.shims = newShimPool(opts.Exe, opts.PrestartShims, r.log)
 	if !opts.NoWarmPool {
-		r.warm = newWarmPool(opts.Exe, r.sdkDir, opts.APISocket, hidden(opts.DataDir), r.log)
+		r.warm = newWarmPool(opts.Exe, r.sdkDir, opts.APISocket, hidden(opts.DataDir), r.cgroups, warmParked, r.log)
 		if interp := DefaultInterpreter(); interp != "" {
 			r.warm.warmUp(interp)
 		}

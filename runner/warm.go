@@ -2,7 +2,9 @@ package runner
 
 import (
 	"bufio"
+	"crypto/rand"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,29 +40,109 @@ const (
 	// zygoteRetry is how long an interpreter whose fork server failed
 	// runs cold before the next try.
 	zygoteRetry = time.Minute
+	// warmParked is how many runs each fork server keeps prepared per
+	// network mode.
+	warmParked = 2
 	// forkTimeout bounds the wait for a fork server's answer to a run.
 	forkTimeout = 5 * time.Second
 )
 
 var errZygoteGone = errors.New("the warm pool's fork server is gone")
 
-// warmPool holds the fork servers.
+// warmPool holds the fork servers and the runs they prepared ahead.
 type warmPool struct {
 	exe, sdkDir string
 	socket      string // the API socket runs without a network get
 	hide        []string
+	cgroups     *Cgroups // nil: no cgroups
+	parkSize    int      // runs prepared ahead per interpreter and network mode
 	log         *slog.Logger
 
-	mu      sync.Mutex
-	servers map[string]*zygote   // interpreter → current server
-	failed  map[string]time.Time // interpreter → when it last failed
-	closed  bool
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	servers  map[string]*zygote   // interpreter → current server
+	failed   map[string]time.Time // interpreter → when it last failed
+	parked   map[parkKey][]*parked
+	inflight map[parkKey]int
+	closed   bool
+	wg       sync.WaitGroup
 }
 
-func newWarmPool(exe, sdkDir, socket string, hide []string, log *slog.Logger) *warmPool {
-	return &warmPool{exe: exe, sdkDir: sdkDir, socket: socket, hide: hide, log: log,
-		servers: map[string]*zygote{}, failed: map[string]time.Time{}}
+type parkKey struct {
+	interp  string
+	network bool
+}
+
+func newWarmPool(exe, sdkDir, socket string, hide []string, cgroups *Cgroups, parkSize int, log *slog.Logger) *warmPool {
+	return &warmPool{exe: exe, sdkDir: sdkDir, socket: socket, hide: hide, cgroups: cgroups, parkSize: parkSize, log: log,
+		servers: map[string]*zygote{}, failed: map[string]time.Time{},
+		parked: map[parkKey][]*parked{}, inflight: map[parkKey]int{}}
+}
+
+// take returns a run prepared by interp's fork server, or nil when there
+// is no ready server (the run then starts cold). It prepares one now when
+// none is waiting, and more in the background.
+func (p *warmPool) take(interp string, network bool) *parked {
+	z := p.get(interp)
+	if z == nil {
+		return nil
+	}
+	key := parkKey{interp, network}
+	p.mu.Lock()
+	var pk *parked
+	for len(p.parked[key]) > 0 && pk == nil {
+		l := p.parked[key]
+		c := l[0]
+		p.parked[key] = l[1:]
+		if c.z != z || c.exited() {
+			c.discard()
+			continue
+		}
+		pk = c
+	}
+	p.refillLocked(key, z)
+	p.mu.Unlock()
+	if pk != nil {
+		return pk
+	}
+	pk, err := z.park(parkID(), network, p.cgroups)
+	if err != nil {
+		p.log.Warn("warm pool: prepare a run; it starts cold", "err", err)
+		return nil
+	}
+	return pk
+}
+
+// refillLocked prepares runs in the background up to parkSize.
+func (p *warmPool) refillLocked(key parkKey, z *zygote) {
+	for !p.closed && len(p.parked[key])+p.inflight[key] < p.parkSize {
+		p.inflight[key]++
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			pk, err := z.park(parkID(), key.network, p.cgroups)
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.inflight[key]--
+			if err != nil {
+				if !errors.Is(err, errZygoteGone) {
+					p.log.Warn("warm pool: prepare a run", "err", err)
+				}
+				return
+			}
+			if p.closed || p.servers[key.interp] != z {
+				pk.discard()
+				return
+			}
+			p.parked[key] = append(p.parked[key], pk)
+		}()
+	}
+}
+
+// parkID names a prepared run and its cgroup until its execution is known.
+func parkID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "warm-" + hex.EncodeToString(b[:])
 }
 
 // get returns interp's ready fork server, or nil; it starts one in the
@@ -142,12 +224,20 @@ func (p *warmPool) warmUp(interp string) { p.get(interp) }
 func (p *warmPool) close() {
 	p.mu.Lock()
 	p.closed = true
+	p.mu.Unlock()
+	p.wg.Wait()
+	p.mu.Lock()
 	all := make([]*zygote, 0, len(p.servers))
 	for _, z := range p.servers {
 		all = append(all, z)
 	}
+	for k, l := range p.parked {
+		for _, pk := range l {
+			pk.discard()
+		}
+		delete(p.parked, k)
+	}
 	p.mu.Unlock()
-	p.wg.Wait()
 	for _, z := range all {
 		z.retire()
 	}
@@ -312,6 +402,8 @@ type zmsg struct {
 	Python  string `json:"python,omitempty"`
 	Error   string `json:"error,omitempty"`
 	Status  *int   `json:"status,omitempty"`
+
+	CgroupProcs []string `json:"cgroup_procs,omitempty"`
 }
 
 // read dispatches the server's messages until it is gone.
@@ -397,18 +489,30 @@ type warmProc struct {
 	st             ShimStatus
 }
 
-// spawn forks a run of spec. An error means the run never started and may
-// start cold instead.
-func (z *zygote) spawn(id string, spec SandboxSpec, script string) (p *warmProc, err error) {
-	spec, err = spec.withDefaults()
-	if err != nil {
-		return nil, err
+// parked is a run prepared ahead: its init has built the namespaces and
+// mounts, and its script's process sits, without limits yet, in cgroup cg
+// (nil without cgroups), waiting for the spec on specW.
+type parked struct {
+	*warmProc
+	network bool
+	cg      *Cgroup
+	specW   *os.File
+}
+
+// park prepares a run; id names it and its cgroup until the run is known.
+func (z *zygote) park(id string, network bool, cgroups *Cgroups) (pk *parked, err error) {
+	var cg *Cgroup
+	if cgroups != nil {
+		if cg, err = cgroups.Create(id, Limits{}); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				_ = cg.Remove()
+			}
+		}()
 	}
-	doc, err := json.Marshal(spec)
-	if err != nil {
-		return nil, fmt.Errorf("encode spec: %w", err)
-	}
-	var mine, theirs []*os.File // read ends we keep; what the server gets
+	var mine, theirs []*os.File // the ends we keep; what the server gets
 	defer func() {
 		for _, f := range theirs {
 			f.Close()
@@ -419,39 +523,22 @@ func (z *zygote) spawn(id string, spec SandboxSpec, script string) (p *warmProc,
 			}
 		}
 	}()
-	pipe := func() (*os.File, *os.File, error) {
+	var ends [4][2]*os.File // spec, stdout, stderr, status: read, write
+	for i := range ends {
 		r, w, err := os.Pipe()
 		if err != nil {
-			return nil, nil, fmt.Errorf("pipe: %w", err)
-		}
-		return r, w, nil
-	}
-	specR, specW, err := pipe()
-	if err != nil {
-		return nil, err
-	}
-	theirs = append(theirs, specR)
-	mine = append(mine, specW)
-	var ends [3][2]*os.File // stdout, stderr, status
-	for i := range ends {
-		r, w, err := pipe()
-		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("pipe: %w", err)
 		}
 		ends[i] = [2]*os.File{r, w}
-		mine, theirs = append(mine, r), append(theirs, w)
-	}
-	sf, err := os.Open(script)
-	if err != nil {
-		return nil, fmt.Errorf("open script: %w", err)
-	}
-	theirs = append(theirs, sf)
-	m := zmsg{Op: "run", ID: id, Network: spec.Network}
-	if spec.BindSocket != "" {
-		if spec.BindSocket != z.socket {
-			return nil, fmt.Errorf("bind_socket %s: the fork server has %q", spec.BindSocket, z.socket)
+		if i == 0 {
+			mine, theirs = append(mine, w), append(theirs, r)
+		} else {
+			mine, theirs = append(mine, r), append(theirs, w)
 		}
-		m.Socket = true
+	}
+	m := zmsg{Op: "run", ID: id, Network: network, Socket: !network && z.socket != ""}
+	if cg != nil {
+		m.CgroupProcs = cg.ProcsFiles()
 	}
 	run := &warmRun{forked: make(chan error, 1), exited: make(chan unix.WaitStatus, 1)}
 	z.mu.Lock()
@@ -471,11 +558,6 @@ func (z *zygote) spawn(id string, spec SandboxSpec, script string) (p *warmProc,
 		forget()
 		return nil, fmt.Errorf("send run: %w", err)
 	}
-	// The spec may hold more than a pipe's buffer; the child reads it.
-	go func() {
-		_, _ = specW.Write(doc)
-		specW.Close()
-	}()
 	t := time.NewTimer(forkTimeout)
 	defer t.Stop()
 	select {
@@ -492,7 +574,61 @@ func (z *zygote) spawn(id string, spec SandboxSpec, script string) (p *warmProc,
 		forget()
 		return nil, errors.New("fork: no answer in time")
 	}
-	return &warmProc{z: z, id: id, run: run, stdout: ends[0][0], stderr: ends[1][0], statusR: ends[2][0]}, nil
+	wp := &warmProc{z: z, id: id, run: run, stdout: ends[1][0], stderr: ends[2][0], statusR: ends[3][0]}
+	return &parked{warmProc: wp, network: network, cg: cg, specW: ends[0][1]}, nil
+}
+
+// exited reports whether the parked run died before its use.
+func (p *parked) exited() bool {
+	select {
+	case ws := <-p.run.exited:
+		p.run.exited <- ws
+		return true
+	case <-p.z.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// start gives the parked run its spec and script; the caller has set the
+// cgroup's limits. After an error the run must be discarded.
+func (p *parked) start(spec SandboxSpec, script []byte) error {
+	spec, err := spec.withDefaults()
+	if err != nil {
+		return err
+	}
+	if spec.Network != p.network {
+		return fmt.Errorf("a run parked with network %v cannot run a spec with network %v", p.network, spec.Network)
+	}
+	doc, err := json.Marshal(struct {
+		Spec   SandboxSpec `json:"spec"`
+		Script []byte      `json:"script"`
+	}{spec, script})
+	if err != nil {
+		return fmt.Errorf("encode spec: %w", err)
+	}
+	// The spec may hold more than a pipe's buffer; init reads it all.
+	go func() {
+		_, _ = p.specW.Write(doc)
+		p.specW.Close()
+	}()
+	return nil
+}
+
+// discard kills an unused parked run and removes its cgroup.
+func (p *parked) discard() {
+	p.Signal(unix.SIGKILL)
+	p.specW.Close()
+	go func() {
+		_, _ = p.waitInit()
+		p.stdout.Close()
+		p.stderr.Close()
+		p.statusR.Close()
+		if p.cg != nil {
+			_ = p.cg.Remove()
+		}
+	}()
 }
 
 // Signal sends sig to the run's init, which forwards it to the script;
@@ -560,17 +696,10 @@ func readStatus(r io.Reader) ShimStatus {
 	return st
 }
 
-// warmable reports whether a run can take the warm path: the fork server
-// knows only the script and the SDK as binds, and the interpreter must be
-// started exactly as the fork server was, so the script's environment must
-// not set what Python reads at start-up.
-func warmable(spec SandboxSpec, userEnv map[string]string) bool {
-	if len(spec.Binds) != 2 || spec.Binds[0].Target != sandboxScript || spec.Binds[1].Target != sandboxSDK || len(spec.ReadOnly) > 0 {
-		return false
-	}
-	if len(spec.Argv) < 3 || spec.Argv[1] != "-u" || spec.Argv[2] != sandboxScript {
-		return false
-	}
+// warmable reports whether a run can take the warm path: the interpreter
+// must start exactly as the fork server did, so the script's environment
+// must not set what Python reads at start-up.
+func warmable(userEnv map[string]string) bool {
 	for k := range userEnv {
 		if strings.HasPrefix(k, "PYTHON") || strings.HasPrefix(k, "LC_") || k == "LANG" || k == "PATH" || k == "HOME" {
 			return false

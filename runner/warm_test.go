@@ -140,8 +140,8 @@ func deref(p *int) any {
 	return *p
 }
 
-// zygoteChildren lists the host pids of the default fork server's children,
-// waiting up to 2 s for them to go.
+// zygoteChildren lists the host pids of the default fork server's children
+// beyond its prepared runs, waiting up to 2 s for them to go.
 func (h *harness) zygoteChildren(t *testing.T) []int {
 	t.Helper()
 	z := h.r.warm.get(DefaultInterpreter())
@@ -154,9 +154,20 @@ func (h *harness) zygoteChildren(t *testing.T) []int {
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
+		p := h.r.warm
+		p.mu.Lock()
+		parked, inflight := 0, 0
+		for k, l := range p.parked {
+			parked += len(l)
+			inflight += p.inflight[k]
+		}
+		p.mu.Unlock()
 		left := childrenOf(server[0])
-		if len(left) == 0 || time.Now().After(deadline) {
-			return left
+		if inflight == 0 && len(left) == parked {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return left[min(parked, len(left)):]
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

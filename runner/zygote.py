@@ -1,38 +1,43 @@
 # The warm pool's fork server. vigil starts it inside a sandbox shim (root,
 # its own mount and pid namespaces, the data directory hidden, the SDK at
-# /run/vigil/sdk) as `python -u -c <this file>`. It imports what scripts
-# commonly use, then forks one process per run; it never runs a script
-# itself, so every run starts from the same pristine interpreter.
+# /run/vigil/sdk, the API socket at /run/vigil/api.sock) as
+# `python -u -c <this file>`. It imports what scripts commonly use, then
+# forks one process tree per run; it never runs a script itself, so every
+# run starts from the same pristine interpreter.
 #
 # Protocol on fd 0, a SOCK_SEQPACKET unix socket to vigil, one JSON object
 # per message:
 #
-#   vigil → server  {"op": "run", "id": ID, "network": bool, "socket": bool}
-#                   with descriptors: spec (read end of a pipe vigil writes
-#                   the run's spec into, then closes), stdout, stderr, status
-#                   (write ends) and the script file. "socket" asks for the
-#                   API socket, which the server's own sandbox has at
-#                   /run/vigil/api.sock, in the run's.
+#   vigil → server  {"op": "run", "id": ID, "network": bool, "socket": bool,
+#                    "cgroup_procs": [...]}
+#                   with four descriptors: spec (the read end of a pipe),
+#                   stdout, stderr and status (write ends).
 #                   {"op": "signal", "id": ID, "sig": N}
 #   server → vigil  {"op": "ready", "python": "3.11.2"}
 #                   {"op": "forked", "id": ID}
 #                   {"op": "error", "id": ID, "error": "..."}
 #                   {"op": "exited", "id": ID, "status": <wait status>}
 #
-# The server never reads a run's spec: the forked child does. So no run's
+# A run is prepared before it is needed ("parked"): the server calls
+# unshare(CLONE_NEWPID) and forks, so the child ("init") is pid 1 of a new
+# pid namespace, then returns to its own. Init unshares mount, IPC and UTS
+# namespaces (and network unless "network"), mounts a fresh /proc, /tmp,
+# /dev/mqueue and /run/vigil (the SDK, and the API socket when "socket"),
+# and forks the script's process, which joins the cgroups in "cgroup_procs"
+# (their limits are not set yet) and waits. When the run comes, vigil sets
+# the cgroup's limits and writes {"spec": SandboxSpec, "script": base64}
+# into the spec pipe. Init writes the script to /run/vigil/controlscript.py,
+# makes /run read-only and hands the spec to the script's process, which
+# sets its rlimits, drops to the sandbox user with no_new_privs, reports
+# "started" on the status pipe, closes every other descriptor and runs the
+# script as __main__. Init forwards signals, reaps, and exits with the
+# script's code, reporting it as the sandbox shim does (status lines on the
+# status pipe); the kernel then kills what is left in the namespace.
+#
+# The server never reads a run's spec: the run's init does. So no run's
 # environment or secrets ever sit in the server's memory, which every later
 # run inherits.
-#
-# Each run: the server calls unshare(CLONE_NEWPID) and forks, so the child
-# ("init") is pid 1 of a new pid namespace, then returns to its own. Init
-# unshares mount, IPC and UTS namespaces (and network unless "network"),
-# mounts a fresh /proc, /tmp, /dev/mqueue and a read-only /run/vigil holding
-# the SDK, the script and the socket; then forks the script's process. That
-# process joins the run's cgroups, sets its rlimits, drops to the sandbox
-# user with no_new_privs, reports "started" on the status pipe, closes every
-# other descriptor and runs the script as __main__. Init forwards signals,
-# reaps, and exits with the script's code, reporting it as the sandbox
-# shim does; the kernel then kills what is left in the namespace.
+import base64
 import ctypes
 import errno
 import json
@@ -61,6 +66,7 @@ MS_REC = 16384
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 SHIM_EXIT = 125
+TMP_SIZE = 64 << 20  # the sandbox shim's DefaultTmpSize
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
              signal.SIGUSR1, signal.SIGUSR2)
 SCRIPT = "/run/vigil/controlscript.py"
@@ -172,7 +178,7 @@ def serve():
                         except (OSError, ValueError):
                             pass
                 continue
-            if op != "run" or len(fds) < 5:
+            if op != "run" or len(fds) != 4:
                 for fd in fds:
                     os.close(fd)
                 send(ctl, op="error", id=req.get("id", ""), error="bad request")
@@ -207,35 +213,59 @@ def serve():
 # ---- a run's init (pid 1 of its pid namespace) -----------------------------
 
 def init(req, fds):
-    """Builds the run's sandbox and forks the script's process; returns only
-    in that process."""
-    status = fds[3]
+    """Builds the run's sandbox and forks the script's process, which joins
+    the run's cgroups; then both wait for the spec. Returns only in the
+    script's process."""
+    spec_fd, status = fds[0], fds[3]
     try:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        spec = read_spec(fds[0])
         network = bool(req.get("network"))
         flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
         if not network:
             flags |= CLONE_NEWNET
         unshare(flags)
-        build_mounts(spec, network, fds[4], bool(req.get("socket")))
+        build_mounts(network, bool(req.get("socket")))
         if not network:
             loopback_up()
         for sig in FORWARDED:
             signal.signal(sig, signal.SIG_IGN)  # until the script exists
+        go_r, go_w = os.pipe()
         pid = os.fork()
     except BaseException as e:  # noqa: B902 — nothing may reach the server's loop
         report(status, sandbox_error=str(e) or type(e).__name__)
         os._exit(SHIM_EXIT)
     if pid == 0:
         try:
-            return enter(spec, fds)
+            os.close(go_w)
+            os.close(spec_fd)
+            # Joining a cgroup can wait for an RCU grace period: done now,
+            # off the run's critical path, in a cgroup with no limits yet.
+            for procs in req.get("cgroup_procs") or []:
+                with open(procs, "w") as f:
+                    f.write("0")
+            return enter(read_json(go_r), fds)
         except BaseException as e:  # noqa: B902
             report(status, sandbox_error=str(e) or type(e).__name__)
             os._exit(SHIM_EXIT)
     try:
-        for fd in fds[1:3] + fds[4:]:  # read_spec closed the spec's
+        os.close(go_r)
+        for fd in fds[1:3]:
             os.close(fd)
+        # The run's spec comes when vigil has set the cgroup's limits.
+        doc = read_json(spec_fd)
+        spec, script = doc["spec"], base64.b64decode(doc["script"])
+        with open(SCRIPT, "xb") as dst:
+            os.fchmod(dst.fileno(), 0o644)
+            dst.write(script)
+        mount(SCRIPT, SCRIPT, None, MS_BIND)
+        mount(None, SCRIPT, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        mount(None, "/run", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        with os.fdopen(go_w, "wb") as w:
+            w.write(json.dumps(spec).encode())
+    except BaseException as e:  # noqa: B902
+        report(status, sandbox_error=str(e) or type(e).__name__)
+        os._exit(SHIM_EXIT)
+    try:
         supervise(pid, status)
     except BaseException:  # noqa: B902
         import traceback
@@ -243,7 +273,7 @@ def init(req, fds):
     os._exit(SHIM_EXIT)
 
 
-def read_spec(fd):
+def read_json(fd):
     chunks = []
     while True:
         b = os.read(fd, 1 << 16)
@@ -258,15 +288,16 @@ def umount(target):
     check(libc.umount2(target.encode(), 2), "unmount %s" % target)  # MNT_DETACH
 
 
-def build_mounts(spec, network, script_fd, with_socket):
+def build_mounts(network, with_socket):
     """Replaces the server's /proc, /tmp and /run with the run's own, so the
-    mount table reads as a cold run's."""
+    mount table reads as a cold run's. /run stays writable for the script,
+    which comes with the spec."""
     ro = MS_NOSUID | MS_NODEV | MS_NOEXEC
     umount("/proc")
     mount("proc", "/proc", "proc", ro)
     umount("/tmp")
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
-          "size=%d,mode=1777" % int(spec.get("tmp_size") or 64 << 20))
+          "size=%d,mode=1777" % TMP_SIZE)
     for p in ("/var/tmp", "/dev/shm"):
         try:
             st = os.lstat(p)
@@ -312,15 +343,6 @@ def build_mounts(spec, network, script_fd, with_socket):
         else:
             os.unlink(tmp)
     os.rmdir(stash)
-    # vigil opened the script in its own mount namespace, which a bind
-    # cannot take from: copy it, and make it a read-only mount as a cold
-    # run's is.
-    with os.fdopen(os.dup(script_fd), "rb") as src, open(SCRIPT, "xb") as dst:
-        os.fchmod(dst.fileno(), 0o644)
-        dst.write(src.read())
-    mount(SCRIPT, SCRIPT, None, MS_BIND)
-    mount(None, SCRIPT, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-    mount(None, "/run", None, MS_REMOUNT | MS_BIND | MS_RDONLY | ro)
 
 
 def loopback_up():
@@ -381,9 +403,6 @@ def enter(spec, fds):
     run_main needs. Every step must succeed before the script's first
     instruction."""
     out, err, status = fds[1], fds[2], fds[3]
-    for procs in spec.get("cgroup_procs") or []:
-        with open(procs, "w") as f:
-            f.write("0")
     for r in spec.get("rlimits") or []:
         lim = [v if v < 1 << 63 else resource.RLIM_INFINITY for v in (r["cur"], r["max"])]
         resource.setrlimit(r["resource"], tuple(lim))
