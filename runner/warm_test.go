@@ -73,6 +73,8 @@ func TestWarmRunLooksCold(t *testing.T) {
 		"exitmsg": "import sys\nprint('out')\nsys.exit('bye')\n",
 		"exit3":   "raise SystemExit(3)\n",
 		"kbint":   "print('x')\nraise KeyboardInterrupt\n",
+		"del":     "import sys\nclass A:\n    def __del__(self):\n        print('del ran')\na = A()\nprint('end')\nsys.exit(True)\n",
+		"exitbig": "import sys\nsys.exit(300)\n",
 		"atexit": `import atexit, threading, time, sys
 atexit.register(lambda: print("atexit ran"))
 def late():
@@ -88,7 +90,7 @@ print("main done")
 		cold.script(t, name, spec)
 		warm.script(t, name, spec)
 	}
-	for _, name := range []string{"probe", "raise", "exitmsg", "exit3", "atexit", "unicode", "kbint"} {
+	for _, name := range []string{"probe", "raise", "exitmsg", "exit3", "atexit", "unicode", "kbint", "del", "exitbig"} {
 		c := cold.runWait(t, name, `{"name": "n"}`)
 		w := warm.runWait(t, name, `{"name": "n"}`)
 		if c.Warm || !w.Warm {

@@ -455,8 +455,8 @@ def enter(spec, fds):
 def run_main(argv):
     """Runs the script as `python -u SCRIPT ARGS...` would: a fresh
     __main__, sys.argv, sys.path[0], tracebacks without this file's frames,
-    the same exit codes."""
-    import atexit
+    the same exit codes; then exits as the interpreter would, but without
+    tearing down the modules the server preloaded (see finish)."""
     import builtins
     import importlib.machinery
     path = argv[2]
@@ -470,30 +470,70 @@ def run_main(argv):
     main.__builtins__ = builtins
     main.__annotations__ = {}
     sys.modules["__main__"] = main
-    interrupted = []
-
-    def sigint_exit():
-        if interrupted:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGINT)
-    atexit.register(sigint_exit)  # runs last, as the interpreter would
     try:
         with open(path, "rb") as f:
             code = compile(f.read(), path, "exec", dont_inherit=True)
     except SyntaxError as e:
         sys.excepthook(type(e), e, None)
-        raise SystemExit(1)
+        finish(1, main)
     try:
         exec(code, main.__dict__)
-    except SystemExit:
-        raise
+    except SystemExit as e:
+        finish(exit_code(e), main)
     except BaseException as e:  # noqa: B902 — reported as the interpreter would
         e.__traceback__ = e.__traceback__.tb_next  # this frame
         sys.last_type, sys.last_value, sys.last_traceback = type(e), e, e.__traceback__
         sys.excepthook(type(e), e, e.__traceback__)
-        if isinstance(e, KeyboardInterrupt):
-            interrupted.append(True)
-        raise SystemExit(1)
+        finish(1, main, isinstance(e, KeyboardInterrupt))
+    finish(0, main)
+
+
+def exit_code(e):
+    """The exit status for SystemExit e, as the interpreter computes it."""
+    code = e.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF if -(1 << 63) <= code < 1 << 63 else 0xFF
+    try:
+        print(code, file=sys.stderr)
+    except Exception:  # noqa: B902
+        pass
+    return 1
+
+
+def finish(code, main, interrupted=False):
+    """Ends the run as Py_FinalizeEx would in the order that a script can
+    see — non-daemon threads joined, atexit handlers, the script's own
+    objects released (their __del__ runs), stdio flushed — and then exits
+    at once: tearing down every preloaded module would cost ~13 ms of CPU
+    per run. Died of SIGINT after an uncaught KeyboardInterrupt, as the
+    interpreter does."""
+    import atexit
+    import gc
+    import threading
+    try:
+        threading._shutdown()
+    except BaseException:  # noqa: B902
+        pass
+    atexit._run_exitfuncs()
+    flush()
+    sys.modules["__main__"] = None
+    main.__dict__.clear()
+    gc.collect()
+    flush()
+    if interrupted:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(code)
+
+
+def flush():
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except Exception:  # noqa: B902
+            pass
 
 
 run_main(serve())
