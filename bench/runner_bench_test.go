@@ -195,7 +195,9 @@ func BenchmarkExecutionsPerSecond(b *testing.B) {
 					for !stop.Load() {
 						ex, err := runAndWait(s, "tick")
 						if err != nil {
-							errs.Add(1)
+							if errs.Add(1) <= 3 {
+								b.Log(err)
+							}
 							continue
 						}
 						if ex.Warm != (mode == "warm") {

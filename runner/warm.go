@@ -73,9 +73,11 @@ type parkKey struct {
 }
 
 func newWarmPool(exe, sdkDir, socket string, hide []string, cgroups *Cgroups, parkSize int, log *slog.Logger) *warmPool {
-	return &warmPool{exe: exe, sdkDir: sdkDir, socket: socket, hide: hide, cgroups: cgroups, parkSize: parkSize, log: log,
+	return &warmPool{
+		exe: exe, sdkDir: sdkDir, socket: socket, hide: hide, cgroups: cgroups, parkSize: parkSize, log: log,
 		servers: map[string]*zygote{}, failed: map[string]time.Time{},
-		parked: map[parkKey][]*parked{}, inflight: map[parkKey]int{}}
+		parked: map[parkKey][]*parked{}, inflight: map[parkKey]int{},
+	}
 }
 
 // take returns a run prepared by interp's fork server, or nil when there
@@ -212,6 +214,18 @@ func (p *warmPool) startLocked(interp string, old *zygote) {
 		}
 		p.servers[interp] = z
 		if old != nil {
+			// Its prepared runs would keep it from exiting.
+			for k, l := range p.parked {
+				kept := l[:0]
+				for _, pk := range l {
+					if pk.z == old {
+						pk.discard()
+					} else {
+						kept = append(kept, pk)
+					}
+				}
+				p.parked[k] = kept
+			}
 			old.retire()
 		}
 	}()
@@ -240,15 +254,6 @@ func (p *warmPool) close() {
 	p.mu.Unlock()
 	for _, z := range all {
 		z.retire()
-	}
-}
-
-// kill ends every fork server and its runs at once.
-func (p *warmPool) kill() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, z := range p.servers {
-		z.close()
 	}
 }
 
@@ -307,12 +312,12 @@ func startZygote(exe, interp, sdkDir, socket string, hide []string, log *slog.Lo
 	}
 	cmd, send, err := Command(exe, spec)
 	if err != nil {
-		conn.Close()
+		_ = conn.Close()
 		return nil, err
 	}
 	logR, logW, err := os.Pipe()
 	if err != nil {
-		conn.Close()
+		_ = conn.Close()
 		return nil, fmt.Errorf("log pipe: %w", err)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = theirs, logW, logW
@@ -320,7 +325,7 @@ func startZygote(exe, interp, sdkDir, socket string, hide []string, log *slog.Lo
 	logW.Close()
 	if err != nil {
 		send()
-		conn.Close()
+		_ = conn.Close()
 		logR.Close()
 		return nil, fmt.Errorf("start: %w", err)
 	}
@@ -339,7 +344,7 @@ func startZygote(exe, interp, sdkDir, socket string, hide []string, log *slog.Lo
 	go func() {
 		st := send()
 		err := cmd.Wait()
-		z.shut(fmt.Errorf("fork server exited: %v %s", err, st.Error))
+		z.shut(fmt.Errorf("fork server exited: %w %s", err, st.Error))
 	}()
 	go z.read()
 	return z, nil
