@@ -56,6 +56,8 @@ type warmPool struct {
 	hide        []string
 	cgroups     *Cgroups // nil: no cgroups
 	parkSize    int      // runs prepared ahead per interpreter and network mode
+	maxRuns     int      // a fork server retires after this many runs
+	maxAge      time.Duration
 	log         *slog.Logger
 
 	mu       sync.Mutex
@@ -75,6 +77,7 @@ type parkKey struct {
 func newWarmPool(exe, sdkDir, socket string, hide []string, cgroups *Cgroups, parkSize int, log *slog.Logger) *warmPool {
 	return &warmPool{
 		exe: exe, sdkDir: sdkDir, socket: socket, hide: hide, cgroups: cgroups, parkSize: parkSize, log: log,
+		maxRuns: zygoteMaxRuns, maxAge: zygoteMaxAge,
 		servers: map[string]*zygote{}, failed: map[string]time.Time{},
 		parked: map[parkKey][]*parked{}, inflight: map[parkKey]int{},
 	}
@@ -170,7 +173,7 @@ func (p *warmPool) get(interp string) *zygote {
 	if !z.isReady() {
 		return nil
 	}
-	if z.due() && !z.replacing {
+	if z.due(p.maxRuns, p.maxAge) && !z.replacing {
 		z.replacing = true
 		p.startLocked(interp, z)
 	}
@@ -377,10 +380,10 @@ func (z *zygote) isDead() bool {
 }
 
 // due reports whether the server has served long enough.
-func (z *zygote) due() bool {
+func (z *zygote) due(maxRuns int, maxAge time.Duration) bool {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	return z.served >= zygoteMaxRuns || time.Since(z.started) >= zygoteMaxAge
+	return z.served >= maxRuns || time.Since(z.started) >= maxAge
 }
 
 // retire stops new runs; the server exits once its runs have ended.

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -253,5 +254,96 @@ print(json.dumps({
 	}
 	if left := h.zygoteChildren(t); len(left) > 0 {
 		t.Errorf("the fork server still has children: %v", left)
+	}
+}
+
+// TestWarmServerRetires: a fork server that has served its runs is
+// replaced; the old one exits once its runs end, and runs stay warm.
+func TestWarmServerRetires(t *testing.T) {
+	h := newHarness(t, nil)
+	h.r.warm.mu.Lock()
+	h.r.warm.maxRuns = 4
+	h.r.warm.mu.Unlock()
+	h.waitWarm(t)
+	h.script(t, "r", `{"source": "print('ok')\n"}`)
+	first := h.r.warm.get(DefaultInterpreter())
+	warm := 0
+	for range 12 {
+		ex := h.runWait(t, "r", "")
+		if ex.Status != StatusSucceeded || ex.Stdout != "ok\n" {
+			t.Fatalf("%s %s %q", ex.Status, ex.Reason, ex.Stderr)
+		}
+		if ex.Warm {
+			warm++
+		}
+	}
+	if warm < 8 {
+		t.Errorf("%d of 12 runs warm", warm)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !first.isDead() {
+		if time.Now().After(deadline) {
+			t.Fatal("the first fork server has not exited")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if now := h.r.warm.get(DefaultInterpreter()); now == nil || now == first {
+		t.Fatalf("no new fork server: %v", now)
+	}
+}
+
+// TestWarmServerKilled: when the fork server dies under a running script,
+// the run ends killed, with the reason, nothing of it is left, and later
+// runs start (cold, then warm again).
+func TestWarmServerKilled(t *testing.T) {
+	h := newHarness(t, nil)
+	h.waitWarm(t)
+	h.script(t, "long", `{"source": "import time\nprint('up', flush=True)\ntime.sleep(60)\n", "timeout": "90s"}`)
+	z := h.r.warm.get(DefaultInterpreter())
+	ctx := t.Context()
+	ex, err := h.r.Submit(ctx, RunRequest{Script: "long", User: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		cur, err := h.r.Get(ctx, ex.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur.Status == StatusRunning {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // into its sleep
+	server := childrenOf(z.cmd.Process.Pid)
+	if len(server) != 1 {
+		t.Fatalf("fork server shim children %v", server)
+	}
+	if err := syscall.Kill(server[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	final, err := h.r.Wait(ctx, ex.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.Status != StatusKilled || !strings.Contains(final.Reason, "fork server") {
+		t.Errorf("status %s (%s), want killed by the fork server's death", final.Status, final.Reason)
+	}
+	h.assertRunGone(t, final)
+	h.script(t, "after", `{"source": "print('fine')\n"}`)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ex := h.runWait(t, "after", "")
+		if ex.Status != StatusSucceeded || ex.Stdout != "fine\n" {
+			t.Fatalf("after: %s %s %q", ex.Status, ex.Reason, ex.Stderr)
+		}
+		if ex.Warm {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("runs are not warm again after 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
