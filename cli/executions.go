@@ -431,6 +431,9 @@ func (e *env) printExecution(ex *client.Execution, now time.Time) error {
 	kv("Peak memory", peak)
 	kv("Killed descendants", strconv.Itoa(ex.KilledDescendants))
 	kv("Warm", yesNo(ex.Warm))
+	if ex.Cgroup != "" {
+		kv("Cgroup", ex.Cgroup)
+	}
 	kv("Stdout", outputSize(ex.Stdout, ex.StdoutTruncated))
 	kv("Stderr", outputSize(ex.Stderr, ex.StderrTruncated))
 	if len(ex.Alert) > 0 {

@@ -23,7 +23,7 @@ func TestExecutionMatchesRunner(t *testing.T) {
 		Status: runner.StatusFailed, Reason: "exit 3", Runner: "node-1",
 		Queued: now, NotBefore: &now, Started: &now, FirstLine: &now, Finished: &now, ExitCode: &code, Signal: "SIGTERM",
 		Stdout: "out", Stderr: "err", StdoutTruncated: true, StderrTruncated: true,
-		CPUTimeMS: 5, PeakMemory: 6, KilledDescendants: 1, Enforcement: map[string]string{"memory": "cgroup"}, Warm: true,
+		CPUTimeMS: 5, PeakMemory: 6, KilledDescendants: 1, Enforcement: map[string]string{"memory": "cgroup"}, Cgroup: "warm-1", Warm: true,
 	}
 	// Every field is set, so that omitempty hides none.
 	v := reflect.ValueOf(full)

@@ -58,6 +58,7 @@ type Execution struct {
 	PeakMemory        int64             `json:"peak_memory"`
 	KilledDescendants int               `json:"killed_descendants"`
 	Enforcement       map[string]string `json:"enforcement,omitempty"` // limit → mechanism
+	Cgroup            string            `json:"cgroup,omitempty"`
 	Warm              bool              `json:"warm,omitempty"`
 }
 
