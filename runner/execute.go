@@ -81,6 +81,7 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 	var pk *parked
 	if r.warm != nil && warmable(spec.Env) {
 		pk = r.warm.take(spec.Interpreter, network)
+		ex.Warm = pk != nil
 	}
 	used := false
 	defer func() {
@@ -119,6 +120,7 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 		// Named when it was made, before its run was known (cgroup v2
 		// cannot rename); the record gives the name.
 		cg = pk.cg
+		ex.Cgroup = cg.Name()
 		if err := cg.Limit(limits); err != nil {
 			return fmt.Errorf("cgroup: %w", err)
 		}
@@ -200,7 +202,7 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 		if err := pk.start(sb, src); err != nil {
 			return fmt.Errorf("start sandbox: %w", err)
 		}
-		proc, ex.Warm, used = pk.warmProc, true, true
+		proc, used = pk.warmProc, true
 	} else {
 		sh, err := r.shims.take(network)
 		if err != nil {

@@ -714,7 +714,15 @@ func hostileExit(ex *Execution) string {
 // cgroup that enforces a limit cannot be set up, the run is rejected with
 // the reason, and the script never runs.
 func TestUnenforceableLimitRejects(t *testing.T) {
-	h := newHarness(t, nil)
+	t.Run("cold", func(t *testing.T) { testUnenforceable(t, false) })
+	t.Run("warm", func(t *testing.T) { testUnenforceable(t, true) })
+}
+
+func testUnenforceable(t *testing.T, warm bool) {
+	h := newHarness(t, func(o *Options) { o.NoWarmPool = !warm })
+	if warm {
+		h.waitWarm(t)
+	}
 	// The script leaves a marker on the host; the sandbox user may write
 	// into this directory, outside the run's private /tmp.
 	dir := hostDir(t)
@@ -740,7 +748,13 @@ print("ran")
 	os.Remove(marker)
 
 	realCg := h.r.cgroups
-	defer func() { h.r.cgroups = realCg }()
+	useCgroups := func(cg *Cgroups) {
+		h.r.cgroups = cg
+		if warm {
+			h.r.warm.useCgroups(t, cg)
+		}
+	}
+	defer useCgroups(realCg)
 	for _, file := range []string{"memory.max", "pids.max", "cpu.max"} {
 		t.Run(file, func(t *testing.T) {
 			// A fake cgroup v2 tree whose kernel refuses the limit file
@@ -754,11 +768,18 @@ print("ran")
 			if len(cg.Available()) != 3 {
 				t.Fatalf("the fake tree serves %v", cg.Available())
 			}
-			h.r.cgroups = cg
+			useCgroups(cg)
 			ex := h.runWait(t, "marker", "")
-			h.r.cgroups = realCg
+			useCgroups(realCg)
 			t.Logf("%s: %s", ex.Status, ex.Reason)
-			if ex.Status != StatusRejected || !strings.Contains(ex.Reason, filepath.Join(root, "vigil", ex.ID, file)) {
+			name := ex.ID
+			if warm {
+				name = ex.Cgroup // made before the run was known
+			}
+			if ex.Warm != warm {
+				t.Errorf("warm %v, want %v", ex.Warm, warm)
+			}
+			if ex.Status != StatusRejected || name == "" || !strings.Contains(ex.Reason, filepath.Join(root, "vigil", name, file)) {
 				t.Errorf("status %s reason %q, want rejected naming %s", ex.Status, ex.Reason, file)
 			}
 			if ex.FirstLine != nil || ex.Stdout != "" || ex.ExitCode != nil {
@@ -768,8 +789,17 @@ print("ran")
 				t.Errorf("the script ran: marker %v", err)
 				os.Remove(marker)
 			}
-			if _, err := os.Stat(filepath.Join(root, "vigil", ex.ID)); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("the failed Create left its cgroup: %v", err)
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				_, err := os.Stat(filepath.Join(root, "vigil", name))
+				if errors.Is(err, os.ErrNotExist) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Errorf("the rejected run left its cgroup: %v", err)
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
 			if _, err := os.Stat(filepath.Join(h.r.opts.RunDir, ex.ID)); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("the rejected run left its run dir: %v", err)
@@ -778,7 +808,7 @@ print("ran")
 	}
 
 	// And with the real cgroups back, runs work again.
-	h.r.cgroups = realCg
+	useCgroups(realCg)
 	if ex := h.runWait(t, "marker", ""); ex.Status != StatusSucceeded {
 		t.Fatalf("after: %s %s", ex.Status, ex.Reason)
 	}

@@ -105,11 +105,12 @@ func (p *warmPool) take(interp string, network bool) *parked {
 		pk = c
 	}
 	p.refillLocked(key, z)
+	cgroups := p.cgroups
 	p.mu.Unlock()
 	if pk != nil {
 		return pk
 	}
-	pk, err := z.park(parkID(), network, p.cgroups)
+	pk, err := z.park(parkID(), network, cgroups)
 	if err != nil {
 		p.log.Warn("warm pool: prepare a run; it starts cold", "err", err)
 		return nil
@@ -122,9 +123,10 @@ func (p *warmPool) refillLocked(key parkKey, z *zygote) {
 	for !p.closed && len(p.parked[key])+p.inflight[key] < p.parkSize {
 		p.inflight[key]++
 		p.wg.Add(1)
+		cgroups := p.cgroups
 		go func() {
 			defer p.wg.Done()
-			pk, err := z.park(parkID(), key.network, p.cgroups)
+			pk, err := z.park(parkID(), key.network, cgroups)
 			p.mu.Lock()
 			defer p.mu.Unlock()
 			p.inflight[key]--

@@ -347,3 +347,33 @@ func TestWarmServerKilled(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// useCgroups makes the pool prepare its runs in cg from now on, discarding
+// those prepared before.
+func (p *warmPool) useCgroups(t *testing.T, cg *Cgroups) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		busy := 0
+		for _, n := range p.inflight {
+			busy += n
+		}
+		if busy == 0 {
+			p.cgroups = cg
+			for k, l := range p.parked {
+				for _, pk := range l {
+					pk.discard()
+				}
+				delete(p.parked, k)
+			}
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("runs still being prepared after 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
