@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -176,6 +177,10 @@ type Cgroups struct {
 	unavailable map[string]error
 	kill        string
 	swapOn      func() bool
+	// enableMu makes enabling the v2 controllers and making a run's
+	// directory one step, so that no directory is made between another
+	// Create's write of cgroup.subtree_control and its effect.
+	enableMu *sync.Mutex
 }
 
 // DetectCgroups inspects the mount table and returns a manager rooted at the
@@ -217,7 +222,7 @@ func detectCgroups(opts CgroupOptions, fs cgroupFS) (*Cgroups, error) {
 	mounts = slices.DeleteFunc(mounts, func(m cgMount) bool {
 		return m.mountPoint != o.Root && !strings.HasPrefix(m.mountPoint, o.Root+"/")
 	})
-	c := &Cgroups{opts: o, fs: fs, swapOn: cgSwapActive}
+	c := &Cgroups{opts: o, fs: fs, swapOn: cgSwapActive, enableMu: &sync.Mutex{}}
 
 	v2 := c.detectV2(mounts)
 	v1 := c.detectV1(mounts)
@@ -359,6 +364,8 @@ func (c *Cgroups) Create(name string, l Limits) (*Cgroup, error) {
 	}
 	g := &Cgroup{c: c, name: name, enforced: map[string]string{}}
 	if c.version == 2 {
+		c.enableMu.Lock()
+		defer c.enableMu.Unlock()
 		if err := c.enableV2(); err != nil {
 			return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -857,7 +858,7 @@ func TestCgroupV2KillReal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cgroups{opts: o, fs: cgKernelFS, version: 2, available: map[string]string{}, unavailable: map[string]error{}, swapOn: cgSwapActive}
+	c := &Cgroups{opts: o, fs: cgKernelFS, version: 2, available: map[string]string{}, unavailable: map[string]error{}, swapOn: cgSwapActive, enableMu: &sync.Mutex{}}
 	d := c.detectV2(ms[i:])
 	t.Cleanup(func() { syscall.Rmdir(filepath.Join(mount, o.Parent)) })
 	if d.killDir == nil {

@@ -24,10 +24,13 @@ import (
 
 // Stream, bucket and subjects of the runner.
 const (
-	RunsStream      = "VIGIL_RUNS"
-	RunsPrefix      = "vigil.runs"
-	ExecBucket      = "vigil_executions"
-	cancelSubject   = "vigil.runner.cancel"
+	RunsStream    = "VIGIL_RUNS"
+	RunsPrefix    = "vigil.runs"
+	ExecBucket    = "vigil_executions"
+	cancelSubject = "vigil.runner.cancel"
+	// donePrefix.<id> is a core NATS notice that execution id is final;
+	// Wait reads the record again when it comes.
+	donePrefix      = "vigil.runner.done"
 	runnerConsumer  = "vigil-runner"
 	DefaultPoolSize = 8
 	// DefaultQueueMax and DefaultQueuePerScript bound the run queue.
@@ -439,34 +442,36 @@ func (r *Runner) Cancel(ctx context.Context, id, user string) (*Execution, error
 
 // Wait returns the execution once it is final, or when ctx ends.
 func (r *Runner) Wait(ctx context.Context, id string) (*Execution, error) {
-	w, err := r.kv.Watch(ctx, id)
+	// Subscribe before reading, so a run that ends in between is not
+	// missed; a lost notice (its runner died) costs at most waitPoll.
+	done := make(chan *nats.Msg, 1)
+	sub, err := r.opts.NC.ChanSubscribe(donePrefix+"."+id, done)
 	if err != nil {
 		return nil, fmt.Errorf("wait %s: %w", id, err)
 	}
-	defer w.Stop() //nolint:errcheck // a read-only watch
-	seen := false
+	defer sub.Unsubscribe() //nolint:errcheck // a core NATS subscription
 	for {
+		ex, err := r.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if Final(ex.Status) {
+			return ex, nil
+		}
+		t := time.NewTimer(waitPoll)
 		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, fmt.Errorf("wait %s: watch closed", id)
-			}
-			if e == nil {
-				if !seen {
-					return nil, fmt.Errorf("%s: %w", id, ErrNotFound)
-				}
-				continue
-			}
-			seen = true
-			var ex Execution
-			if json.Unmarshal(e.Value(), &ex) == nil && Final(ex.Status) {
-				return &ex, nil
-			}
+		case <-done:
+		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
 			return nil, ctx.Err()
 		}
+		t.Stop()
 	}
 }
+
+// waitPoll bounds how long Wait trusts the done notice alone.
+const waitPoll = time.Second
 
 func (r *Runner) save(ctx context.Context, ex *Execution) error {
 	data, err := json.Marshal(ex)
@@ -475,6 +480,9 @@ func (r *Runner) save(ctx context.Context, ex *Execution) error {
 	}
 	if _, err := r.kv.Put(ctx, ex.ID, data); err != nil {
 		return fmt.Errorf("save %s: %w", ex.ID, err)
+	}
+	if Final(ex.Status) {
+		_ = r.opts.NC.Publish(donePrefix+"."+ex.ID, nil) // a hint: Wait polls too
 	}
 	return nil
 }
