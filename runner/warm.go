@@ -33,8 +33,8 @@ var zygoteSource string
 const (
 	// zygoteMaxRuns and zygoteMaxAge retire a fork server, so that runs do
 	// not share its hash seed and heap layout for ever.
-	zygoteMaxRuns = 2000
-	zygoteMaxAge  = 30 * time.Minute
+	zygoteMaxRuns = 10000
+	zygoteMaxAge  = time.Hour
 	// zygoteReady bounds a fork server's start-up.
 	zygoteReady = 30 * time.Second
 	// zygoteRetry is how long an interpreter whose fork server failed
