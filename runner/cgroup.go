@@ -477,8 +477,8 @@ func (g *Cgroup) Pids() ([]int, error) {
 	var all []int
 	for _, f := range g.ProcsFiles() {
 		p, err := readCgroupPids(f)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENODEV) {
+			continue // removed, or being removed
 		}
 		if err != nil {
 			return nil, fmt.Errorf("cgroup %s pids: %w", g.name, err)

@@ -86,7 +86,7 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 	used := false
 	defer func() {
 		if pk != nil && !used {
-			pk.discard()
+			r.warm.discard(pk)
 		}
 	}()
 	scriptPath := ""

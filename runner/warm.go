@@ -99,7 +99,7 @@ func (p *warmPool) take(interp string, network bool) *parked {
 		c := l[0]
 		p.parked[key] = l[1:]
 		if c.z != z || c.exited() {
-			c.discard()
+			p.discard(c)
 			continue
 		}
 		pk = c
@@ -137,7 +137,7 @@ func (p *warmPool) refillLocked(key parkKey, z *zygote) {
 				return
 			}
 			if p.closed || p.servers[key.interp] != z {
-				pk.discard()
+				p.discard(pk)
 				return
 			}
 			p.parked[key] = append(p.parked[key], pk)
@@ -224,7 +224,7 @@ func (p *warmPool) startLocked(interp string, old *zygote) {
 				kept := l[:0]
 				for _, pk := range l {
 					if pk.z == old {
-						pk.discard()
+						p.discard(pk)
 					} else {
 						kept = append(kept, pk)
 					}
@@ -252,11 +252,12 @@ func (p *warmPool) close() {
 	}
 	for k, l := range p.parked {
 		for _, pk := range l {
-			pk.discard()
+			p.discard(pk)
 		}
 		delete(p.parked, k)
 	}
 	p.mu.Unlock()
+	p.wg.Wait() // the discards
 	for _, z := range all {
 		z.retire()
 	}
@@ -626,17 +627,22 @@ func (p *parked) start(spec SandboxSpec, script []byte) error {
 	return nil
 }
 
-// discard kills an unused parked run and removes its cgroup.
-func (p *parked) discard() {
-	p.Signal(unix.SIGKILL)
-	p.specW.Close()
+// discard kills an unused prepared run and removes its cgroup, in the
+// background; close waits for it.
+func (p *warmPool) discard(pk *parked) {
+	pk.Signal(unix.SIGKILL)
+	pk.specW.Close()
+	p.wg.Add(1)
 	go func() {
-		_, _ = p.waitInit()
-		p.stdout.Close()
-		p.stderr.Close()
-		p.statusR.Close()
-		if p.cg != nil {
-			_ = p.cg.Remove()
+		defer p.wg.Done()
+		_, _ = pk.waitInit()
+		pk.stdout.Close()
+		pk.stderr.Close()
+		pk.statusR.Close()
+		if pk.cg != nil {
+			if err := pk.cg.Remove(); err != nil {
+				p.log.Warn("warm pool: remove a prepared run's cgroup", "err", err)
+			}
 		}
 	}()
 }

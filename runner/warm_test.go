@@ -363,7 +363,7 @@ func (p *warmPool) useCgroups(t *testing.T, cg *Cgroups) {
 			p.cgroups = cg
 			for k, l := range p.parked {
 				for _, pk := range l {
-					pk.discard()
+					p.discard(pk)
 				}
 				delete(p.parked, k)
 			}

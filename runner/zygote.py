@@ -263,7 +263,8 @@ def init(req, fds):
             for procs in req.get("cgroup_procs") or []:
                 with open(procs, "w") as f:
                     f.write("0")
-            return enter(read_json(go_r), fds)
+            prepare(fds)
+            return enter(read_json(go_r), fds[3])
         except BaseException as e:  # noqa: B902
             report(status, sandbox_error=str(e) or type(e).__name__)
             os._exit(SHIM_EXIT)
@@ -418,11 +419,23 @@ def count_orphans():
 
 # ---- the script's process --------------------------------------------------
 
-def enter(spec, fds):
+def prepare(fds):
+    """What the script's process can set before its run is known: its
+    standard streams, working directory and signal dispositions."""
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(fds[1], 1)
+    os.dup2(fds[2], 2)
+    os.chdir("/tmp")
+    for sig in FORWARDED + (signal.SIGCHLD,):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def enter(spec, status):
     """Puts this process under the run's limits and identity; returns what
     run_main needs. Every step must succeed before the script's first
     instruction."""
-    out, err, status = fds[1], fds[2], fds[3]
     for r in spec.get("rlimits") or []:
         lim = [v if v < 1 << 63 else resource.RLIM_INFINITY for v in (r["cur"], r["max"])]
         resource.setrlimit(r["resource"], tuple(lim))
@@ -435,17 +448,11 @@ def enter(spec, fds):
             os.setresuid(uid, uid, uid)
     if spec.get("no_new_privs"):
         prctl(PR_SET_NO_NEW_PRIVS, 1)
-    null = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(out, 1)
-    os.dup2(err, 2)
-    os.chdir(spec.get("dir") or "/tmp")
+    if spec.get("dir", "/tmp") != "/tmp":
+        os.chdir(spec["dir"])
     env = dict(e.split("=", 1) for e in spec.get("env") or [] if "=" in e)
     os.environ.clear()
     os.environ.update(env)
-    for sig in FORWARDED + (signal.SIGCHLD,):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     argv = spec["argv"]
     report(status, started=time.time_ns())
     os.closerange(3, 1 << 20)
