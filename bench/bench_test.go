@@ -1,6 +1,7 @@
 // Package bench measures the figures of the design's performance table
 // against the real binary: durable events per second through the API, ready
-// time with an empty and a 1 GiB store, and idle RSS. Run with `make bench`.
+// time with an empty and a 1 GiB store, idle RSS, and ControlScript latency
+// and rate. Run with `make bench`.
 package bench
 
 import (
@@ -208,6 +209,11 @@ func BenchmarkIdleRSS(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(rss)/(1<<20), "MB-rss")
+		pss, err := s.DescendantsPSS()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(pss)/(1<<20), "MB-pss-shims-and-warm-pool")
 		if err := s.Term(30 * time.Second); err != nil {
 			b.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -167,6 +168,58 @@ func (s *Server) RSS() (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", s.Cmd.Process.Pid)
+}
+
+// DescendantsPSS sums the proportional set size (shared pages divided
+// among their sharers) of every process below vigil: the sandbox shims
+// waiting for runs, the warm pool's fork servers and the runs they prepared.
+func (s *Server) DescendantsPSS() (int64, error) {
+	parent := map[int]int{}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if f := strings.Fields(string(b[i+1:])); i > 0 && len(f) > 1 {
+			parent[pid], _ = strconv.Atoi(f[1])
+		}
+	}
+	below := func(pid int) bool {
+		for p := parent[pid]; p > 1; p = parent[p] {
+			if p == s.Cmd.Process.Pid {
+				return true
+			}
+		}
+		return false
+	}
+	var total int64
+	for pid := range parent {
+		if !below(pid) {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+		if err != nil {
+			continue // gone
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+				var kb int64
+				if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err == nil {
+					total += kb << 10
+				}
+			}
+		}
+	}
+	return total, nil
 }
 
 type syncBuffer struct {
