@@ -57,6 +57,7 @@ print(json.dumps({
     "cgroup": ["vigil-test" in l for l in read("/proc/self/cgroup").splitlines() if l.split(":")[1] in ("memory", "pids", "")],
     "mounts": mounts, "datadir": read("/proc/1/environ")[:5],
     "umask": os.umask(0o22),
+    "environ_readable": not read("/proc/self/environ").startswith("error"),
 }))
 `
 

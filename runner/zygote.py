@@ -65,6 +65,7 @@ MS_MOVE = 8192
 MS_REC = 16384
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_DUMPABLE = 4
 SHIM_EXIT = 125
 TMP_SIZE = 64 << 20  # the sandbox shim's DefaultTmpSize
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
@@ -446,6 +447,9 @@ def enter(spec, status):
             os.setresgid(gid, gid, gid)
         if uid >= 0:
             os.setresuid(uid, uid, uid)
+        # Changing ids made the process undumpable, which an exec by the
+        # new user would undo: its /proc/self files stay its own.
+        prctl(PR_SET_DUMPABLE, 1)
     if spec.get("no_new_privs"):
         prctl(PR_SET_NO_NEW_PRIVS, 1)
     if spec.get("dir", "/tmp") != "/tmp":

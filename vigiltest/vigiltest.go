@@ -170,15 +170,17 @@ func (s *Server) RSS() (int64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", s.Cmd.Process.Pid)
 }
 
-// DescendantsPSS sums the proportional set size (shared pages divided
-// among their sharers) of every process below vigil: the sandbox shims
-// waiting for runs, the warm pool's fork servers and the runs they prepared.
-func (s *Server) DescendantsPSS() (int64, error) {
-	parent := map[int]int{}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, err
-	}
+// Proc names a process: its pid and its start time (field 22 of
+// /proc/<pid>/stat), so a reused pid is not mistaken for it.
+type Proc struct {
+	Pid   int
+	Start string
+}
+
+// procTable reads every process's parent and start time.
+func procTable() map[int][2]string {
+	t := map[int][2]string{}
+	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -189,24 +191,49 @@ func (s *Server) DescendantsPSS() (int64, error) {
 			continue
 		}
 		i := bytes.LastIndexByte(b, ')')
-		if f := strings.Fields(string(b[i+1:])); i > 0 && len(f) > 1 {
-			parent[pid], _ = strconv.Atoi(f[1])
+		if f := strings.Fields(string(b[i+1:])); i > 0 && len(f) > 19 {
+			t[pid] = [2]string{f[1], f[19]} // ppid, starttime
 		}
 	}
-	below := func(pid int) bool {
-		for p := parent[pid]; p > 1; p = parent[p] {
+	return t
+}
+
+// Descendants lists every process below vigil now: the sandbox shims, the
+// warm pool's fork servers, the runs and whatever they started.
+func (s *Server) Descendants() []Proc {
+	t := procTable()
+	var out []Proc
+	for pid, v := range t {
+		for p, _ := strconv.Atoi(v[0]); p > 1; {
 			if p == s.Cmd.Process.Pid {
-				return true
+				out = append(out, Proc{Pid: pid, Start: v[1]})
+				break
 			}
+			p, _ = strconv.Atoi(t[p][0])
 		}
-		return false
 	}
-	var total int64
-	for pid := range parent {
-		if !below(pid) {
-			continue
+	return out
+}
+
+// Alive returns those of procs that still exist (zombies included).
+func Alive(procs []Proc) []Proc {
+	t := procTable()
+	var out []Proc
+	for _, p := range procs {
+		if v, ok := t[p.Pid]; ok && v[1] == p.Start {
+			out = append(out, p)
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	}
+	return out
+}
+
+// DescendantsPSS sums the proportional set size (shared pages divided
+// among their sharers) of every process below vigil: the sandbox shims
+// waiting for runs, the warm pool's fork servers and the runs they prepared.
+func (s *Server) DescendantsPSS() (int64, error) {
+	var total int64
+	for _, p := range s.Descendants() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", p.Pid))
 		if err != nil {
 			continue // gone
 		}

@@ -638,8 +638,19 @@ func TestKillWithRunsInFlight(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// Everything below vigil: warm runs are forks of the fork server, whose
+	// environment does not name the execution.
+	below := s.Descendants()
 	s.Kill()
 	waitNoRunProcesses(t, ids)
+	deadline = time.Now().Add(5 * time.Second)
+	for left := vigiltest.Alive(below); len(left) > 0; left = vigiltest.Alive(below) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of vigil's %d processes outlived it: %v", len(left), len(below), left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("all %d processes below vigil died with it", len(below))
 
 	s2 := startServer(t, dir, nil, "--runner-pool-size", "4")
 	deadline = time.Now().Add(60 * time.Second)
