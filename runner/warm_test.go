@@ -1,17 +1,16 @@
 package runner
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/vigiltest"
 )
 
 // waitWarm waits until the default interpreter's fork server is ready.
@@ -152,7 +151,7 @@ func (h *harness) zygoteChildren(t *testing.T) []int {
 	if z == nil {
 		t.Fatal("no fork server")
 	}
-	server := childrenOf(z.cmd.Process.Pid) // the shim's one child
+	server := vigiltest.ChildrenOf(z.cmd.Process.Pid) // the shim's one child
 	if len(server) != 1 {
 		t.Fatalf("the fork server's shim has children %v", server)
 	}
@@ -166,7 +165,7 @@ func (h *harness) zygoteChildren(t *testing.T) []int {
 			inflight += p.inflight[k]
 		}
 		p.mu.Unlock()
-		left := childrenOf(server[0])
+		left := vigiltest.ChildrenOf(server[0])
 		if inflight == 0 && len(left) == parked {
 			return nil
 		}
@@ -175,31 +174,6 @@ func (h *harness) zygoteChildren(t *testing.T) []int {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// childrenOf lists the pids whose parent is pid.
-func childrenOf(pid int) []int {
-	ents, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range ents {
-		id, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 // TestWarmIsolation: what one warm run does to its interpreter, its
@@ -317,7 +291,7 @@ func TestWarmServerKilled(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(time.Second) // into its sleep
-	server := childrenOf(z.cmd.Process.Pid)
+	server := vigiltest.ChildrenOf(z.cmd.Process.Pid)
 	if len(server) != 1 {
 		t.Fatalf("fork server shim children %v", server)
 	}

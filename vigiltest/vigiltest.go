@@ -215,6 +215,17 @@ func (s *Server) Descendants() []Proc {
 	return out
 }
 
+// ChildrenOf lists the pids whose parent is pid.
+func ChildrenOf(pid int) []int {
+	var out []int
+	for p, v := range procTable() {
+		if v[0] == strconv.Itoa(pid) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // Alive returns those of procs that still exist (zombies included).
 func Alive(procs []Proc) []Proc {
 	t := procTable()
