@@ -79,7 +79,9 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 	// A warm run was prepared ahead, its process waiting in a cgroup with no
 	// limits yet; a cold one gets its script file and cgroup now.
 	var pk *parked
-	if r.warm != nil && warmable(spec.Env) {
+	// Only vigil's own default interpreter gets a fork server: it runs as
+	// root in its sandbox, so a script's choice of binary must not.
+	if r.warm != nil && spec.Interpreter == DefaultInterpreter() && warmable(spec.Env) {
 		pk = r.warm.take(spec.Interpreter, network)
 		ex.Warm = pk != nil
 	}

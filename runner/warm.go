@@ -435,8 +435,10 @@ func (z *zygote) read() {
 		run := z.runs[m.ID]
 		switch m.Op {
 		case "ready":
-			z.python, z.up = m.Python, true
-			z.ready <- nil
+			if !z.up {
+				z.python, z.up = m.Python, true
+				z.ready <- nil
+			}
 		case "forked":
 			if run != nil {
 				run.forked <- nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"syscall"
@@ -350,5 +351,30 @@ func (p *warmPool) useCgroups(t *testing.T, cg *Cgroups) {
 			t.Fatal("runs still being prepared after 10 s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestWarmOnlyDefaultInterpreter: a script that names another interpreter,
+// or sets what Python reads at start-up, starts cold.
+func TestWarmOnlyDefaultInterpreter(t *testing.T) {
+	h := newHarness(t, nil)
+	h.waitWarm(t)
+	other, err := filepath.EvalSymlinks(DefaultInterpreter())
+	if err != nil || other == DefaultInterpreter() {
+		t.Skipf("no second path to the default interpreter (%v)", err)
+	}
+	for name, spec := range map[string]string{
+		"other-interpreter": `{"source": "print('ok')\n", "interpreter": ` + src(other) + `}`,
+		"hashseed":          `{"source": "print('ok')\n", "env": {"PYTHONHASHSEED": "0"}}`,
+		"default":           `{"source": "print('ok')\n"}`,
+	} {
+		h.script(t, name, spec)
+		ex := h.runWait(t, name, "")
+		if ex.Status != StatusSucceeded || ex.Stdout != "ok\n" {
+			t.Fatalf("%s: %s %s %q", name, ex.Status, ex.Reason, ex.Stderr)
+		}
+		if want := name == "default"; ex.Warm != want {
+			t.Errorf("%s: warm %v, want %v", name, ex.Warm, want)
+		}
 	}
 }
