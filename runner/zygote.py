@@ -24,17 +24,17 @@
 # namespaces (and network unless "network"), mounts a fresh /proc, /tmp,
 # /dev/mqueue and /run/vigil (the SDK, and the API socket when "socket"),
 # and forks the script's process, which joins the cgroups in "cgroup_procs"
-# (their limits are not set yet) and waits. When the run comes, vigil sets
-# the cgroup's limits and writes {"spec": SandboxSpec, "script": base64}
-# into the spec pipe. Init writes the script to /run/vigil/controlscript.py,
-# makes /run read-only and hands the spec to the script's process, which
-# sets its rlimits, drops to the sandbox user with no_new_privs, reports
-# "started" on the status pipe, closes every other descriptor and runs the
-# script as __main__. Init forwards signals, reaps, and exits with the
+# (their limits are not set yet), sets up its standard streams and waits.
+# When the run comes, vigil sets the cgroup's limits and writes
+# {"spec": SandboxSpec, "script": base64} into the spec pipe. The script's
+# process writes the script to /run/vigil/controlscript.py, makes /run
+# read-only, sets its rlimits, drops to the sandbox user with no_new_privs,
+# reports "started" on the status pipe, closes every other descriptor and
+# runs the script as __main__. Init forwards signals, reaps, and exits with the
 # script's code, reporting it as the sandbox shim does (status lines on the
 # status pipe); the kernel then kills what is left in the namespace.
 #
-# The server never reads a run's spec: the run's init does. So no run's
+# The server never reads a run's spec: the run's own process does. So no run's
 # environment or secrets ever sit in the server's memory, which every later
 # run inherits.
 import base64
@@ -235,8 +235,8 @@ def serve():
 
 def init(req, fds):
     """Builds the run's sandbox and forks the script's process, which joins
-    the run's cgroups; then both wait for the spec. Returns only in the
-    script's process."""
+    the run's cgroups and waits for the spec; init then supervises it.
+    Returns only in the script's process."""
     spec_fd, status = fds[0], fds[3]
     try:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -250,49 +250,44 @@ def init(req, fds):
             loopback_up()
         for sig in FORWARDED:
             signal.signal(sig, signal.SIG_IGN)  # until the script exists
-        go_r, go_w = os.pipe()
         pid = os.fork()
     except BaseException as e:  # noqa: B902 — nothing may reach the server's loop
         report(status, sandbox_error=str(e) or type(e).__name__)
         os._exit(SHIM_EXIT)
     if pid == 0:
         try:
-            os.close(go_w)
-            os.close(spec_fd)
             # Joining a cgroup can wait for an RCU grace period: done now,
             # off the run's critical path, in a cgroup with no limits yet.
             for procs in req.get("cgroup_procs") or []:
                 with open(procs, "w") as f:
                     f.write("0")
             prepare(fds)
-            return enter(read_json(go_r), fds[3])
+            # The run's spec comes when vigil has set the cgroup's limits.
+            doc = read_json(spec_fd)
+            install(base64.b64decode(doc["script"]))
+            return enter(doc["spec"], status)
         except BaseException as e:  # noqa: B902
             report(status, sandbox_error=str(e) or type(e).__name__)
             os._exit(SHIM_EXIT)
     try:
-        os.close(go_r)
-        for fd in fds[1:3]:
+        for fd in fds[:3]:
             os.close(fd)
-        # The run's spec comes when vigil has set the cgroup's limits.
-        doc = read_json(spec_fd)
-        spec, script = doc["spec"], base64.b64decode(doc["script"])
-        with open(SCRIPT, "xb") as dst:
-            os.fchmod(dst.fileno(), 0o644)
-            dst.write(script)
-        mount(SCRIPT, SCRIPT, None, MS_BIND)
-        mount(None, SCRIPT, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-        mount(None, "/run", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        with os.fdopen(go_w, "wb") as w:
-            w.write(json.dumps(spec).encode())
-    except BaseException as e:  # noqa: B902
-        report(status, sandbox_error=str(e) or type(e).__name__)
-        os._exit(SHIM_EXIT)
-    try:
         supervise(pid, status)
     except BaseException:  # noqa: B902
         import traceback
         traceback.print_exc()  # to vigil's log
     os._exit(SHIM_EXIT)
+
+
+def install(script):
+    """Writes the script where a cold run has it, read-only, and makes /run
+    read-only: the last of the mounts, shared with init."""
+    with open(SCRIPT, "xb") as dst:
+        os.fchmod(dst.fileno(), 0o644)
+        dst.write(script)
+    mount(SCRIPT, SCRIPT, None, MS_BIND)
+    mount(None, SCRIPT, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    mount(None, "/run", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
 def read_json(fd):
