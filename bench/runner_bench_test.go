@@ -158,7 +158,7 @@ func waitMode(b *testing.B, s *vigiltest.Server, name string, warm bool) {
 // in its own cgroup and namespaces), records persisted, for a fixed time
 // (BENCH_RUN_SECONDS, default 60), with the warm pool and cold. Clients keep
 // the run queue full, as a burst of alerts would (POST .../run without
-// waiting; a 429 from a full queue makes a client pause 2 ms); the rate
+// waiting; a 429 from a full queue makes a client pause 10 ms); the rate
 // counts runs whose script wrote its first timestamp within the window,
 // read from the execution records afterwards.
 func BenchmarkExecutionsPerSecond(b *testing.B) {
@@ -206,7 +206,7 @@ func BenchmarkExecutionsPerSecond(b *testing.B) {
 						}
 						if code == http.StatusTooManyRequests {
 							full.Add(1)
-							time.Sleep(2 * time.Millisecond)
+							time.Sleep(10 * time.Millisecond)
 							continue
 						}
 						var ex execution
