@@ -213,6 +213,9 @@ func (p *warmPool) startLocked(interp string, old *zygote) {
 			return
 		}
 		delete(p.failed, interp)
+		z.mu.Lock()
+		z.log.Info("warm pool: fork server ready", "python", z.python, "took", time.Since(z.started).Round(time.Millisecond).String())
+		z.mu.Unlock()
 		if p.closed {
 			z.close()
 			return
