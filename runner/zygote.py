@@ -269,8 +269,11 @@ def init(req, fds):
             # Joining a cgroup can wait for an RCU grace period: done now,
             # off the run's critical path, in a cgroup with no limits yet.
             for procs in req.get("cgroup_procs") or []:
-                with open(procs, "w") as f:
-                    f.write("0")
+                fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(fd, b"0")
+                finally:
+                    os.close(fd)
             prepare(fds)
             # The run's spec comes when vigil has set the cgroup's limits.
             doc = read_json(spec_fd)
