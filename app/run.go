@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	_ "github.com/vigilhq/vigil/actions" // registers its kinds
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/controller"
 	"github.com/vigilhq/vigil/events"
