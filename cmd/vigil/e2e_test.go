@@ -790,3 +790,26 @@ func TestSIGTERMGraceAndQueueFull(t *testing.T) {
 		t.Fatalf("a full queue was not refused clearly: %q", lastErr)
 	}
 }
+
+// TestApplyAlertConfig: the binary knows the AlertConfig kind, stores a
+// valid one and refuses an invalid condition or event id naming the field.
+func TestApplyAlertConfig(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	good := "kind: AlertConfig\nname: web-down\nspec:\n  events: [SERVER_DOWN]\n  obj_name: web-*\n  condition: \"details['se_hm_pool_details']['percent_servers_up'] < 50\"\n  category: rolling_window\n  threshold: 3\n  window: 60s\n  resolve_events: [SERVER_UP]\n"
+	if out, errOut, code := s.CLI(t, good, "apply", "-f", "-"); code != 0 {
+		t.Fatalf("apply: %d %s %s", code, out, errOut)
+	}
+	if out, _, _ := s.CLI(t, "", "get", "alertconfig", "web-down", "-o", "json"); !strings.Contains(out, "rolling_window") {
+		t.Fatalf("get: %s", out)
+	}
+	for _, c := range []struct{ spec, want string }{
+		{"  events: [SERVER_DOWN]\n  condition: \"obj_nme == 'web'\"\n", "spec.condition: line 1, column 1: undeclared reference to 'obj_nme'"},
+		{"  events: [SERVR_DOWN]\n", "spec.events[0]: unknown event id \"SERVR_DOWN\" (did you mean SERVER_DOWN?)"},
+		{"  events: [SERVER_DOWN]\n  summary: \"{{.Pool}}\"\n", "spec.summary"},
+	} {
+		_, errOut, code := s.CLI(t, "kind: AlertConfig\nname: bad\nspec:\n"+c.spec, "apply", "-f", "-")
+		if code == 0 || !strings.Contains(errOut, "AlertConfig/bad") || !strings.Contains(errOut, c.want) {
+			t.Errorf("apply %q: %d %q, want %q", c.spec, code, errOut, c.want)
+		}
+	}
+}
