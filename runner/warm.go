@@ -624,7 +624,8 @@ func (p *parked) start(spec SandboxSpec, script []byte) error {
 	if err != nil {
 		return fmt.Errorf("encode spec: %w", err)
 	}
-	// The spec may hold more than a pipe's buffer; init reads it all.
+	// The spec may hold more than a pipe's buffer; the script's process
+	// reads it all.
 	go func() {
 		_, _ = p.specW.Write(doc)
 		p.specW.Close()
