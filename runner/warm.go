@@ -221,6 +221,9 @@ func (p *warmPool) startLocked(interp string, old *zygote) {
 			return
 		}
 		p.servers[interp] = z
+		// Runs with a network are the default: prepare some now, so that
+		// even the first run is warm.
+		p.refillLocked(parkKey{interp, true}, z)
 		if old != nil {
 			// Its prepared runs would keep it from exiting.
 			for k, l := range p.parked {
