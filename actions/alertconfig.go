@@ -286,10 +286,8 @@ func checkAlertConfig(s *AlertConfigSpec) error {
 			return config.Errorf("spec.mode", "once_within and once_after do not combine with category rolling_window")
 		}
 	}
-	switch s.Level {
-	case "", LevelLow, LevelMedium, LevelHigh:
-	default:
-		return config.Errorf("spec.level", "must be low, medium or high, got %q", s.Level)
+	if err := checkLevel(s.Level); err != nil {
+		return err
 	}
 	if s.Summary != "" {
 		if err := checkSummary(s.Summary); err != nil {
@@ -349,6 +347,15 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// checkLevel checks a spec.level.
+func checkLevel(level string) error {
+	switch level {
+	case "", LevelLow, LevelMedium, LevelHigh:
+		return nil
+	}
+	return config.Errorf("spec.level", "must be low, medium or high, got %q", level)
 }
 
 func validateAlertConfig(spec json.RawMessage) error {

@@ -55,15 +55,25 @@ func TestAlertConfigRefuses(t *testing.T) {
 		{"action group name", `{"events": ["SERVER_DOWN"], "action_group": "Bad Name"}`, "spec.action_group", ""},
 		{"unknown field", `{"events": ["SERVER_DOWN"], "treshold": 3}`, "spec.treshold", ""},
 	} {
-		_, err := DecodeAlertConfig(json.RawMessage(c.spec))
-		var fe *config.FieldError
-		if !errors.As(err, &fe) {
-			t.Errorf("%s: %v, want a field error on %s", c.name, err, c.field)
-			continue
-		}
-		if fe.Field != c.field || !strings.Contains(err.Error(), c.msg) {
-			t.Errorf("%s: %q (field %s), want field %s and %q", c.name, err, fe.Field, c.field, c.msg)
-		}
+		assertRefused(t, c.name, c.field, c.msg, func() error {
+			_, err := DecodeAlertConfig(json.RawMessage(c.spec))
+			return err
+		})
+	}
+}
+
+// assertRefused checks that decode fails with a field error on field whose
+// text holds msg.
+func assertRefused(t *testing.T, name, field, msg string, decode func() error) {
+	t.Helper()
+	err := decode()
+	var fe *config.FieldError
+	if !errors.As(err, &fe) {
+		t.Errorf("%s: %v, want a field error on %s", name, err, field)
+		return
+	}
+	if fe.Field != field || !strings.Contains(err.Error(), msg) {
+		t.Errorf("%s: %q (field %s), want field %s and %q", name, err, fe.Field, field, msg)
 	}
 }
 
