@@ -140,7 +140,9 @@ var ConditionVariables = []struct {
 
 // Env is the CEL environment of conditions and group keys.
 var Env = sync.OnceValues(func() (*cel.Env, error) {
-	opts := make([]cel.EnvOption, 0, len(ConditionVariables))
+	// Details are JSON: numbers may be ints or doubles, and a condition
+	// compares them with either.
+	opts := []cel.EnvOption{cel.CrossTypeNumericComparisons(true)}
 	for _, v := range ConditionVariables {
 		opts = append(opts, cel.Variable(v.Name, v.Type))
 	}

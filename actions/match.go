@@ -1,0 +1,191 @@
+package actions
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types/ref"
+
+	"github.com/vigilhq/vigil/events"
+)
+
+// Rule is a compiled AlertConfig: the match stage of the pipeline.
+type Rule struct {
+	Name    string
+	Spec    *AlertConfigSpec
+	raise   map[string]bool
+	resolve map[string]bool
+	cond    cel.Program // nil: no condition
+	groupBy []cel.Program
+}
+
+// Match is what an event means for a Rule.
+type Match struct {
+	// Raise is set when the event counts towards the rule's alert, Resolve
+	// when it resolves it; at most one is set.
+	Raise, Resolve bool
+	// Key is the group key: the group_by values, JSON-encoded as an array.
+	Key string
+}
+
+// CompileRule compiles an AlertConfig's condition and group keys. The spec
+// must have passed DecodeAlertConfig.
+func CompileRule(name string, spec *AlertConfigSpec) (*Rule, error) {
+	r := &Rule{Name: name, Spec: spec, raise: map[string]bool{}, resolve: map[string]bool{}}
+	for _, id := range spec.Events {
+		r.raise[id] = true
+	}
+	for _, id := range spec.ResolveEvents {
+		r.resolve[id] = true
+	}
+	env, err := Env()
+	if err != nil {
+		return nil, err
+	}
+	program := func(field, expr string, want *cel.Type) (cel.Program, error) {
+		ast, err := CompileCondition(expr, want)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", name, field, err)
+		}
+		p, err := env.Program(ast)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", name, field, err)
+		}
+		return p, nil
+	}
+	if spec.Condition != "" {
+		if r.cond, err = program("spec.condition", spec.Condition, cel.BoolType); err != nil {
+			return nil, err
+		}
+	}
+	groupBy := spec.GroupBy
+	if len(groupBy) == 0 {
+		groupBy = DefaultGroupBy
+	}
+	for i, g := range groupBy {
+		p, err := program(fmt.Sprintf("spec.group_by[%d]", i), g, nil)
+		if err != nil {
+			return nil, err
+		}
+		r.groupBy = append(r.groupBy, p)
+	}
+	return r, nil
+}
+
+// Match tells whether ev raises or resolves the rule's alert, and for which
+// group. An error (a condition or group key that fails on this event, e.g.
+// a missing details key) comes with no match.
+func (r *Rule) Match(ev *events.Event) (Match, error) {
+	d := &ev.Data
+	raise, resolve := r.raise[d.EventID], r.resolve[d.EventID]
+	if !raise && !resolve {
+		return Match{}, nil
+	}
+	if r.Spec.ObjType != "" && d.ObjType != r.Spec.ObjType {
+		return Match{}, nil
+	}
+	if r.Spec.ObjName != "" {
+		if ok, _ := path.Match(r.Spec.ObjName, d.ObjName); !ok {
+			return Match{}, nil
+		}
+	}
+	vars, err := Activation(ev)
+	if err != nil {
+		return Match{}, err
+	}
+	// The condition selects the events that raise the alert; a resolving
+	// event only needs to be of the same object group.
+	if raise && r.cond != nil {
+		out, _, err := r.cond.Eval(vars)
+		if err != nil {
+			return Match{}, fmt.Errorf("%s: condition: %w", r.Name, err)
+		}
+		if b, ok := out.Value().(bool); !ok || !b {
+			return Match{}, nil
+		}
+	}
+	key, err := r.key(vars)
+	if err != nil {
+		return Match{}, err
+	}
+	return Match{Raise: raise, Resolve: resolve, Key: key}, nil
+}
+
+// key evaluates the group-by expressions.
+func (r *Rule) key(vars map[string]any) (string, error) {
+	vals := make([]any, len(r.groupBy))
+	for i, p := range r.groupBy {
+		out, _, err := p.Eval(vars)
+		if err != nil {
+			return "", fmt.Errorf("%s: group_by[%d]: %w", r.Name, i, err)
+		}
+		vals[i] = native(out)
+	}
+	b, err := json.Marshal(vals)
+	if err != nil {
+		return "", fmt.Errorf("%s: group key: %w", r.Name, err)
+	}
+	return string(b), nil
+}
+
+func native(v ref.Val) any {
+	switch x := v.Value().(type) {
+	case string, bool, int64, uint64, float64:
+		return x
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// Activation is the variables of ConditionVariables for ev.
+func Activation(ev *events.Event) (map[string]any, error) {
+	d := &ev.Data
+	details := make(map[string]any, len(d.EventDetails))
+	for k, raw := range d.EventDetails {
+		var v any
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("event %s: event_details.%s: %w", ev.ID, k, err)
+		}
+		details[k] = numbers(v)
+	}
+	ext := make(map[string]any, len(ev.Extensions))
+	for k, v := range ev.Extensions {
+		ext[k] = numbers(v)
+	}
+	return map[string]any{
+		"event_id": d.EventID, "module": d.Module, "obj_type": d.ObjType, "obj_name": d.ObjName,
+		"obj_uuid": d.ObjUUID, "tenant": d.Tenant, "report_timestamp": d.ReportTimestamp,
+		"time": ev.Time, "source": ev.Source, "details": details, "details_summary": d.DetailsSummary,
+		"extensions": ext,
+	}, nil
+}
+
+// numbers turns JSON numbers into int64 where they are integers, else
+// float64, so that CEL compares them as written.
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = numbers(e)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = numbers(e)
+		}
+		return x
+	default:
+		return v
+	}
+}
