@@ -5,8 +5,13 @@
 // conditions and group keys type-checked with their position, templates run
 // on a sample alert, addresses and secret references parsed.
 //
-// It is to hold the rest of the rules engine too — the Alert model, the
-// stages that turn events into alerts, and the action pipeline with retries
-// and dead letters — which are not built yet: both kinds are stored, not
-// acted on.
+// The rules engine's pure core is here too: Rule (a compiled AlertConfig:
+// which events raise or resolve its alert, and for which group key) and
+// Engine, which turns events into alerts and decisions — realtime and
+// rolling windows on the events' own time, a bound on lateness, repeated
+// deliveries dropped, throttles counted, resolve and expiry — with its state
+// in a StateStore and its time from an injected clock. Not built yet: the
+// Event-Driven Ansible modes and silences, the JetStream state store, the
+// action pipeline with retries and dead letters, and the wiring into
+// `vigil serve`; both kinds are stored, not acted on.
 package actions

@@ -1,0 +1,358 @@
+package actions
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/vigilhq/vigil/events"
+)
+
+// Alert states.
+const (
+	StateOn        = "ON"
+	StateThrottled = "THROTTLED"
+	StateResolved  = "RESOLVED"
+	StateDismissed = "DISMISSED"
+)
+
+// Bounds of the engine's state.
+const (
+	// MaxAlertEvents is how many of its events an alert keeps (the newest).
+	MaxAlertEvents = 100
+	// seenIDs is how many event ids per group are remembered to drop
+	// repeated deliveries.
+	seenIDs = 256
+	// DefaultLateness bounds how far behind a group's newest event an event
+	// may be and still count; older ones are dropped as late.
+	DefaultLateness = 60 * time.Second
+)
+
+// Alert is the alert of one (AlertConfig, group key).
+type Alert struct {
+	ID      string `json:"id"`
+	Config  string `json:"config"`
+	Key     string `json:"key"`
+	State   string `json:"state"`
+	Level   string `json:"level"`
+	ObjType string `json:"obj_type"`
+	ObjName string `json:"obj_name"`
+	ObjUUID string `json:"obj_uuid,omitempty"`
+	// Raised is when the alert was raised, Acted when its actions last ran.
+	Raised time.Time `json:"raised"`
+	Acted  time.Time `json:"acted"`
+	// ThrottleCount counts the matches since the actions last ran.
+	ThrottleCount int `json:"throttle_count"`
+	// Events are the events that caused it, the newest MaxAlertEvents.
+	Events []events.Record `json:"events"`
+}
+
+// GroupState is the engine's state of one (AlertConfig, group key).
+type GroupState struct {
+	// Hits are the times of the matches inside the rolling window.
+	Hits []time.Time `json:"hits,omitempty"`
+	// Seen are the ids of recent events, to drop repeated deliveries.
+	Seen []string `json:"seen,omitempty"`
+	// Newest is the time of the newest event counted.
+	Newest time.Time `json:"newest"`
+	Alert  *Alert    `json:"alert,omitempty"`
+}
+
+// StateStore keeps the group states. Implementations: MemoryStore here, a
+// JetStream KV store with revision checks for engines that share work.
+type StateStore interface {
+	Load(config, key string) (*GroupState, error) // nil when there is none
+	Save(config, key string, s *GroupState) error
+	Delete(config, key string) error
+	// Range calls f for every state until f returns false.
+	Range(f func(config, key string, s *GroupState) bool) error
+}
+
+// Decision is what one event meant for one AlertConfig.
+type Decision struct {
+	Config, Key string
+	// Alert is a copy of the alert after the event; nil when none.
+	Alert *Alert
+	// Act: run the ActionGroup now (a new alert, or a repeat after the
+	// throttle interval). Resolved: the alert was resolved by this event.
+	Act, Resolved bool
+	// Throttled: the match only counted (ThrottleCount).
+	Throttled bool
+	// Dropped says why the event was ignored: "duplicate" or "late".
+	Dropped string
+}
+
+// Engine is the rules engine's pure core: it turns events into decisions,
+// with its state in a StateStore, its time from Now and no I/O of its own.
+type Engine struct {
+	Now      func() time.Time
+	Store    StateStore
+	Lateness time.Duration // default DefaultLateness
+	NewID    func() string
+
+	mu    sync.Mutex
+	rules []*Rule
+}
+
+// SetRules replaces the compiled AlertConfigs, ordered by name.
+func (e *Engine) SetRules(rules []*Rule) {
+	rules = slices.Clone(rules)
+	sort.Slice(rules, func(i, j int) bool { return rules[i].Name < rules[j].Name })
+	e.mu.Lock()
+	e.rules = rules
+	e.mu.Unlock()
+}
+
+// Handle runs ev through every enabled rule. Errors of one rule (a
+// condition that fails on this event) are returned joined, after the other
+// rules' decisions.
+func (e *Engine) Handle(ev *events.Event) ([]Decision, []error) {
+	e.mu.Lock()
+	rules := e.rules
+	e.mu.Unlock()
+	var out []Decision
+	var errs []error
+	for _, r := range rules {
+		if r.Spec.Enabled != nil && !*r.Spec.Enabled {
+			continue
+		}
+		m, err := r.Match(ev)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !m.Raise && !m.Resolve {
+			continue
+		}
+		d, err := e.apply(r, m, ev)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if d != nil {
+			out = append(out, *d)
+		}
+	}
+	return out, errs
+}
+
+func (e *Engine) apply(r *Rule, m Match, ev *events.Event) (*Decision, error) {
+	st, err := e.Store.Load(r.Name, m.Key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: load state: %w", r.Name, err)
+	}
+	if st == nil {
+		st = &GroupState{}
+	}
+	d := &Decision{Config: r.Name, Key: m.Key}
+	if slices.Contains(st.Seen, ev.ID) {
+		d.Dropped = "duplicate"
+		d.Alert = copyAlert(st.Alert)
+		return d, nil
+	}
+	lateness := e.Lateness
+	if lateness == 0 {
+		lateness = DefaultLateness
+	}
+	if !st.Newest.IsZero() && ev.Time.Before(st.Newest.Add(-lateness)) {
+		d.Dropped = "late"
+		d.Alert = copyAlert(st.Alert)
+		return d, nil
+	}
+	st.Seen = append(st.Seen, ev.ID)
+	if len(st.Seen) > seenIDs {
+		st.Seen = st.Seen[len(st.Seen)-seenIDs:]
+	}
+	if ev.Time.After(st.Newest) {
+		st.Newest = ev.Time
+	}
+	now := e.Now()
+	switch {
+	case m.Resolve:
+		st.Hits = nil
+		if a := st.Alert; a != nil && (a.State == StateOn || a.State == StateThrottled) {
+			a.State = StateResolved
+			a.Events = appendEvent(a.Events, ev.Data)
+			d.Resolved = true
+		}
+	case r.Spec.Category == CategoryRollingWindow:
+		window, threshold := r.Spec.Window.D(), r.Spec.Threshold
+		if window == 0 {
+			window = DefaultWindow
+		}
+		if threshold == 0 {
+			threshold = DefaultThreshold
+		}
+		st.Hits = insertTime(st.Hits, ev.Time)
+		// The window ends at the newest event: a late event inside the
+		// lateness bound counts where it belongs.
+		from := st.Newest.Add(-window)
+		st.Hits = slices.DeleteFunc(st.Hits, func(t time.Time) bool { return !t.After(from) })
+		if len(st.Hits) > threshold {
+			st.Hits = st.Hits[len(st.Hits)-threshold:]
+		}
+		if len(st.Hits) >= threshold {
+			e.fire(r, st, ev, now, d)
+		} else if st.Alert != nil && (st.Alert.State == StateOn || st.Alert.State == StateThrottled) {
+			st.Alert.Events = appendEvent(st.Alert.Events, ev.Data)
+		}
+	default:
+		e.fire(r, st, ev, now, d)
+	}
+	d.Alert = copyAlert(st.Alert)
+	if err := e.Store.Save(r.Name, m.Key, st); err != nil {
+		return nil, fmt.Errorf("%s: save state: %w", r.Name, err)
+	}
+	return d, nil
+}
+
+// fire raises the group's alert, or counts a match against its throttle.
+func (e *Engine) fire(r *Rule, st *GroupState, ev *events.Event, now time.Time, d *Decision) {
+	level := r.Spec.Level
+	if level == "" {
+		level = LevelLow
+	}
+	a := st.Alert
+	if a == nil || a.State == StateResolved || a.State == StateDismissed {
+		id := ""
+		if e.NewID != nil {
+			id = e.NewID()
+		}
+		st.Alert = &Alert{
+			ID: id, Config: r.Name, Key: d.Key, State: StateOn, Level: level,
+			ObjType: ev.Data.ObjType, ObjName: ev.Data.ObjName, ObjUUID: ev.Data.ObjUUID,
+			Raised: now, Acted: now, Events: []events.Record{ev.Data},
+		}
+		d.Act = true
+		return
+	}
+	a.Events = appendEvent(a.Events, ev.Data)
+	throttle := DefaultThrottle
+	if r.Spec.Throttle != nil {
+		throttle = r.Spec.Throttle.D()
+	}
+	if now.Sub(a.Acted) < throttle {
+		a.State = StateThrottled
+		a.ThrottleCount++
+		d.Throttled = true
+		return
+	}
+	a.State, a.Acted = StateOn, now
+	d.Act = true
+}
+
+// Expire removes alerts raised longer ago than their config's expiry, and
+// returns them. The events stay in the event stream.
+func (e *Engine) Expire() ([]Alert, error) {
+	e.mu.Lock()
+	expiry := map[string]time.Duration{}
+	for _, r := range e.rules {
+		expiry[r.Name] = r.Spec.Expiry.D()
+		if expiry[r.Name] == 0 {
+			expiry[r.Name] = DefaultExpiry
+		}
+	}
+	e.mu.Unlock()
+	now := e.Now()
+	type gone struct{ config, key string }
+	var del []gone
+	var out []Alert
+	err := e.Store.Range(func(config, key string, s *GroupState) bool {
+		exp, ok := expiry[config]
+		if !ok {
+			exp = DefaultExpiry
+		}
+		if s.Alert != nil && now.Sub(s.Alert.Raised) >= exp {
+			out = append(out, *copyAlert(s.Alert))
+			del = append(del, gone{config, key})
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range del {
+		if err := e.Store.Delete(g.config, g.key); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func appendEvent(l []events.Record, r events.Record) []events.Record {
+	l = append(l, r)
+	if len(l) > MaxAlertEvents {
+		l = l[len(l)-MaxAlertEvents:]
+	}
+	return l
+}
+
+func insertTime(l []time.Time, t time.Time) []time.Time {
+	i := sort.Search(len(l), func(i int) bool { return l[i].After(t) })
+	return slices.Insert(l, i, t)
+}
+
+func copyAlert(a *Alert) *Alert {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	c.Events = slices.Clone(a.Events)
+	return &c
+}
+
+// MemoryStore is a StateStore in memory.
+type MemoryStore struct {
+	mu sync.Mutex
+	m  map[[2]string]*GroupState
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore { return &MemoryStore{m: map[[2]string]*GroupState{}} }
+
+// Load returns a copy of the state, or nil.
+func (s *MemoryStore) Load(config, key string) (*GroupState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.m[[2]string{config, key}]
+	if st == nil {
+		return nil, nil
+	}
+	c := *st
+	c.Hits, c.Seen, c.Alert = slices.Clone(st.Hits), slices.Clone(st.Seen), copyAlert(st.Alert)
+	return &c, nil
+}
+
+// Save stores st.
+func (s *MemoryStore) Save(config, key string, st *GroupState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[[2]string{config, key}] = st
+	return nil
+}
+
+// Delete removes a state.
+func (s *MemoryStore) Delete(config, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, [2]string{config, key})
+	return nil
+}
+
+// Range calls f for every state, in no order.
+func (s *MemoryStore) Range(f func(config, key string, st *GroupState) bool) error {
+	s.mu.Lock()
+	all := make(map[[2]string]*GroupState, len(s.m))
+	for k, v := range s.m {
+		all[k] = v
+	}
+	s.mu.Unlock()
+	for k, v := range all {
+		if !f(k[0], k[1], v) {
+			break
+		}
+	}
+	return nil
+}

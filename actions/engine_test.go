@@ -1,0 +1,207 @@
+package actions
+
+import (
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/vigilhq/vigil/events"
+)
+
+// scenario drives an Engine with one AlertConfig under synctest's fake
+// clock: the engine's Now is time.Now, which moves only when the test
+// sleeps, and every event's time is set by the test.
+type scenario struct {
+	t    *testing.T
+	e    *Engine
+	n    int
+	base time.Time
+}
+
+func newScenario(t *testing.T, spec string) *scenario {
+	t.Helper()
+	r := rule(t, spec)
+	sc := &scenario{t: t, base: time.Now()}
+	ids := 0
+	sc.e = &Engine{Now: time.Now, Store: NewMemoryStore(), NewID: func() string { ids++; return fmt.Sprintf("alert-%d", ids) }}
+	sc.e.SetRules([]*Rule{r})
+	return sc
+}
+
+// send publishes event id on pool name, timed at offset from the start,
+// and returns the engine's decision for it (zero when none).
+func (sc *scenario) send(id, name string, at time.Duration) Decision {
+	sc.t.Helper()
+	sc.n++
+	ev, err := events.New(id, "pool", name, nil, "/test", sc.base.Add(at))
+	if err != nil {
+		sc.t.Fatal(err)
+	}
+	ev.ID = fmt.Sprintf("ev-%d", sc.n)
+	return sc.resend(ev)
+}
+
+func (sc *scenario) resend(ev *events.Event) Decision {
+	sc.t.Helper()
+	ds, errs := sc.e.Handle(ev)
+	if len(errs) > 0 {
+		sc.t.Fatal(errs)
+	}
+	if len(ds) > 1 {
+		sc.t.Fatalf("%d decisions for one config", len(ds))
+	}
+	if len(ds) == 0 {
+		return Decision{}
+	}
+	return ds[0]
+}
+
+func TestEngineRealtime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := newScenario(t, `{"events": ["SERVER_DOWN"], "throttle": "10m"}`)
+		d := sc.send("SERVER_DOWN", "web", 0)
+		if !d.Act || d.Alert == nil || d.Alert.State != StateOn || d.Alert.ID != "alert-1" || d.Alert.Level != LevelLow {
+			t.Fatalf("first event: %+v %+v", d, d.Alert)
+		}
+		if d := sc.send("POOL_DOWN", "web", time.Second); d.Alert != nil || d.Act {
+			t.Errorf("another event id matched: %+v", d)
+		}
+	})
+}
+
+// TestEngineRollingWindow: 3 in 60s fires; 2 in 60s does not; 3 spread
+// over 61s do not.
+func TestEngineRollingWindow(t *testing.T) {
+	spec := `{"events": ["SERVER_DOWN"], "category": "rolling_window", "threshold": 3, "window": "60s"}`
+	synctest.Test(t, func(t *testing.T) {
+		sc := newScenario(t, spec)
+		for i, at := range []time.Duration{0, 20 * time.Second} {
+			if d := sc.send("SERVER_DOWN", "web", at); d.Act || d.Alert != nil {
+				t.Fatalf("event %d fired: %+v", i, d)
+			}
+		}
+		if d := sc.send("SERVER_DOWN", "web", 59*time.Second); !d.Act || len(d.Alert.Events) != 1 {
+			t.Fatalf("3rd within 60s: %+v %+v", d, d.Alert)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		sc := newScenario(t, spec)
+		for i, at := range []time.Duration{0, 30 * time.Second, 61 * time.Second} {
+			if d := sc.send("SERVER_DOWN", "web", at); d.Act {
+				t.Fatalf("event %d at %s fired: 3 spread over 61s", i, at)
+			}
+		}
+		if d := sc.send("SERVER_DOWN", "web", 62*time.Second); !d.Act {
+			t.Fatalf("30s, 61s and 62s are 3 within 60s: %+v", d)
+		}
+	})
+}
+
+// TestEngineThrottle: inside the throttle a match only counts; after it
+// the actions run again, carrying the count.
+func TestEngineThrottle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := newScenario(t, `{"events": ["SERVER_DOWN"], "throttle": "600s"}`)
+		if d := sc.send("SERVER_DOWN", "web", 0); !d.Act {
+			t.Fatal("first event did not act")
+		}
+		time.Sleep(5 * time.Minute)
+		d := sc.send("SERVER_DOWN", "web", 5*time.Minute)
+		if d.Act || !d.Throttled || d.Alert.State != StateThrottled || d.Alert.ThrottleCount != 1 || len(d.Alert.Events) != 2 {
+			t.Fatalf("inside the throttle: %+v %+v", d, d.Alert)
+		}
+		time.Sleep(5 * time.Minute)
+		d = sc.send("SERVER_DOWN", "web", 10*time.Minute)
+		if !d.Act || d.Alert.State != StateOn || d.Alert.ThrottleCount != 1 || d.Alert.ID != "alert-1" {
+			t.Fatalf("after the throttle: %+v %+v", d, d.Alert)
+		}
+	})
+}
+
+// TestEngineResolveAndExpiry: the resolve event resolves the alert; the
+// next match raises a new one; an alert past its expiry is removed.
+func TestEngineResolveAndExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := newScenario(t, `{"events": ["SERVER_DOWN"], "resolve_events": ["SERVER_UP"], "expiry": "1h"}`)
+		sc.send("SERVER_DOWN", "web", 0)
+		d := sc.send("SERVER_UP", "web", time.Second)
+		if !d.Resolved || d.Act || d.Alert.State != StateResolved {
+			t.Fatalf("resolve: %+v %+v", d, d.Alert)
+		}
+		if d := sc.send("SERVER_UP", "web", 2*time.Second); d.Resolved {
+			t.Error("resolved twice")
+		}
+		d = sc.send("SERVER_DOWN", "web", 3*time.Second)
+		if !d.Act || d.Alert.ID != "alert-2" {
+			t.Fatalf("after resolve: %+v %+v", d, d.Alert)
+		}
+		time.Sleep(59 * time.Minute)
+		if gone, err := sc.e.Expire(); err != nil || len(gone) != 0 {
+			t.Fatalf("expired early: %v %v", gone, err)
+		}
+		time.Sleep(time.Minute)
+		gone, err := sc.e.Expire()
+		if err != nil || len(gone) != 1 || gone[0].ID != "alert-2" {
+			t.Fatalf("expire: %v %v", gone, err)
+		}
+		if d := sc.send("SERVER_DOWN", "web", time.Hour); !d.Act || d.Alert.ID != "alert-3" {
+			t.Errorf("after expiry: %+v", d)
+		}
+	})
+}
+
+// TestEngineGroupsApart: two objects have two alerts and two windows.
+func TestEngineGroupsApart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := newScenario(t, `{"events": ["SERVER_DOWN"], "category": "rolling_window", "threshold": 2, "window": "60s"}`)
+		sc.send("SERVER_DOWN", "web", 0)
+		if d := sc.send("SERVER_DOWN", "api", time.Second); d.Act {
+			t.Fatal("one event of each object fired")
+		}
+		a := sc.send("SERVER_DOWN", "web", 2*time.Second)
+		b := sc.send("SERVER_DOWN", "api", 3*time.Second)
+		if !a.Act || !b.Act || a.Alert.ID == b.Alert.ID || a.Key == b.Key || a.Alert.ObjName != "web" || b.Alert.ObjName != "api" {
+			t.Fatalf("two objects: %+v / %+v", a.Alert, b.Alert)
+		}
+	})
+}
+
+// TestEngineOrderLatenessDuplicates: an event out of order inside the
+// lateness bound counts where it belongs; one beyond it is dropped; a
+// repeated delivery is dropped; a burst at one instant counts each event.
+func TestEngineOrderLatenessDuplicates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := newScenario(t, `{"events": ["SERVER_DOWN"], "category": "rolling_window", "threshold": 3, "window": "60s"}`)
+		sc.send("SERVER_DOWN", "web", 100*time.Second)
+		if d := sc.send("SERVER_DOWN", "web", 30*time.Second); d.Dropped != "late" {
+			t.Fatalf("70s behind, beyond the 60s bound: %+v", d)
+		}
+		sc.send("SERVER_DOWN", "web", 50*time.Second) // 50s behind: counts, inside the window (40s, 100s]
+		ev, _ := events.New("SERVER_DOWN", "pool", "web", nil, "/test", sc.base.Add(60*time.Second))
+		ev.ID = "ev-fixed"
+		if d := sc.resend(ev); !d.Act {
+			t.Fatalf("3rd event in the window, out of order: %+v", d)
+		}
+		if d := sc.resend(ev); d.Dropped != "duplicate" || d.Act || d.Throttled {
+			t.Fatalf("repeated delivery: %+v", d)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		sc := newScenario(t, `{"events": ["SERVER_DOWN"], "category": "rolling_window", "threshold": 50, "window": "1s"}`)
+		acts := 0
+		for i := range 100 {
+			d := sc.send("SERVER_DOWN", "web", 0)
+			if d.Act {
+				acts++
+				if i != 49 {
+					t.Errorf("fired at event %d of the burst", i)
+				}
+			}
+		}
+		st, _ := sc.e.Store.Load("r", `["pool","web"]`)
+		if acts != 1 || st.Alert.ThrottleCount != 50 || len(st.Hits) != 50 {
+			t.Errorf("burst of 100: %d actions, throttle_count %d, %d hits kept", acts, st.Alert.ThrottleCount, len(st.Hits))
+		}
+	})
+}
