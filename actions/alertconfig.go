@@ -287,6 +287,12 @@ func checkAlertConfig(s *AlertConfigSpec) error {
 		if m.AccumulateWithin == 0 && s.Category == CategoryRollingWindow {
 			return config.Errorf("spec.mode", "once_within and once_after do not combine with category rolling_window")
 		}
+		if m.AccumulateWithin != 0 && s.Window != 0 {
+			return config.Errorf("spec.window", "is not used with mode accumulate_within, whose window starts at a group's first match")
+		}
+		if s.Throttle != nil {
+			return config.Errorf("spec.throttle", "is not used with a mode, which throttles by itself")
+		}
 	}
 	if err := checkLevel(s.Level); err != nil {
 		return err

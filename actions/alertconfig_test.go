@@ -15,7 +15,7 @@ func TestAlertConfigAccepts(t *testing.T) {
 		"avi-like": `{"events": ["SERVER_DOWN"], "obj_type": "pool", "obj_name": "web-*", "category": "rolling_window", "threshold": 3, "window": "60s", "throttle": 600, "resolve_events": ["SERVER_UP"], "expiry": "24h", "level": "high", "summary": "{{.ObjName}}: {{len .Events}} x {{.EventID}} (throttled {{.ThrottleCount}})", "action_group": "page-oncall"}`,
 		"cel":      `{"events": ["SERVER_DOWN"], "condition": "obj_name.startsWith('web') && details['se_hm_pool_details']['percent_servers_up'] < 50 && time > timestamp('2020-01-01T00:00:00Z')", "group_by": ["obj_name", "details['se_hm_pool_details']['server']", "report_timestamp % 60"]}`,
 		"custom":   `{"events": ["MY_APP_DOWN"], "custom_events": ["MY_APP_DOWN", "MY_APP_UP"], "resolve_events": ["MY_APP_UP"]}`,
-		"mode":     `{"events": ["SERVER_DOWN"], "mode": {"once_within": "5m"}, "throttle": 0}`,
+		"mode":     `{"events": ["SERVER_DOWN"], "mode": {"once_within": "5m"}}`,
 		"accum":    `{"events": ["SERVER_DOWN"], "category": "rolling_window", "threshold": 3, "mode": {"accumulate_within": "10m"}}`,
 	} {
 		if _, err := DecodeAlertConfig(json.RawMessage(spec)); err != nil {
@@ -49,6 +49,8 @@ func TestAlertConfigRefuses(t *testing.T) {
 		{"window", `{"events": ["SERVER_DOWN"], "category": "rolling_window", "window": "200h"}`, "spec.window", "at most 168h"},
 		{"window type", `{"events": ["SERVER_DOWN"], "category": "rolling_window", "window": "soon"}`, "spec.window", ""},
 		{"two modes", `{"events": ["SERVER_DOWN"], "mode": {"once_within": "5m", "once_after": "5m"}}`, "spec.mode", "exactly one"},
+		{"mode and throttle", `{"events": ["SERVER_DOWN"], "mode": {"once_within": "5m"}, "throttle": "1m"}`, "spec.throttle", "throttles by itself"},
+		{"accumulate and window", `{"events": ["SERVER_DOWN"], "category": "rolling_window", "threshold": 3, "window": "1m", "mode": {"accumulate_within": "5m"}}`, "spec.window", "first match"},
 		{"level", `{"events": ["SERVER_DOWN"], "level": "critical"}`, "spec.level", "low, medium or high"},
 		{"template syntax", `{"events": ["SERVER_DOWN"], "summary": "{{.ObjName"}`, "spec.summary", "unclosed action"},
 		{"template field", `{"events": ["SERVER_DOWN"], "summary": "{{.Pool}} down"}`, "spec.summary", "can't evaluate field Pool"},

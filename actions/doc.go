@@ -9,9 +9,10 @@
 // which events raise or resolve its alert, and for which group key) and
 // Engine, which turns events into alerts and decisions — realtime and
 // rolling windows on the events' own time, a bound on lateness, repeated
-// deliveries dropped, throttles counted, resolve and expiry — with its state
-// in a StateStore and its time from an injected clock. Not built yet: the
-// Event-Driven Ansible modes and silences, the JetStream state store, the
-// action pipeline with retries and dead letters, and the wiring into
-// `vigil serve`; both kinds are stored, not acted on.
+// deliveries dropped, throttles counted, Event-Driven Ansible's
+// once_within, once_after and accumulate_within, resolve and expiry — with
+// its state in a StateStore and its time from an injected clock. Not built
+// yet: silences, the JetStream state store, the action pipeline with
+// retries and dead letters, and the wiring into `vigil serve`; both kinds
+// are stored, not acted on.
 package actions

@@ -58,6 +58,13 @@ type GroupState struct {
 	// Newest is the time of the newest event counted.
 	Newest time.Time `json:"newest"`
 	Alert  *Alert    `json:"alert,omitempty"`
+	// Mode state, by the engine's clock: once_within's quiet period ends
+	// at Quiet, once_after acts at Due, accumulate_within counts Count
+	// matches since Since.
+	Quiet time.Time `json:"quiet,omitzero"`
+	Due   time.Time `json:"due,omitzero"`
+	Since time.Time `json:"since,omitzero"`
+	Count int       `json:"count,omitempty"`
 }
 
 // StateStore keeps the group states. Implementations: MemoryStore here, a
@@ -177,6 +184,8 @@ func (e *Engine) apply(r *Rule, m Match, ev *events.Event) (*Decision, error) {
 			a.Events = appendEvent(a.Events, ev.Data)
 			d.Resolved = true
 		}
+	case r.Spec.Mode != nil:
+		e.mode(r, st, ev, now, d)
 	case r.Spec.Category == CategoryRollingWindow:
 		window, threshold := r.Spec.Window.D(), r.Spec.Threshold
 		if window == 0 {
@@ -206,6 +215,100 @@ func (e *Engine) apply(r *Rule, m Match, ev *events.Event) (*Decision, error) {
 		return nil, fmt.Errorf("%s: save state: %w", r.Name, err)
 	}
 	return d, nil
+}
+
+// mode applies an Event-Driven Ansible throttle mode to a match, by the
+// engine's clock; the modes replace Throttle.
+func (e *Engine) mode(r *Rule, st *GroupState, ev *events.Event, now time.Time, d *Decision) {
+	m := r.Spec.Mode
+	switch {
+	case m.OnceWithin != 0:
+		if now.Before(st.Quiet) {
+			e.count(st, ev, d)
+			return
+		}
+		st.Quiet = now.Add(m.OnceWithin.D())
+		e.raise(r, st, ev, now, d, true)
+	case m.OnceAfter != 0:
+		// Collect; Due acts once the time is up.
+		if st.Due.IsZero() {
+			st.Due = now.Add(m.OnceAfter.D())
+			e.raise(r, st, ev, now, d, false)
+			return
+		}
+		st.Alert.Events = appendEvent(st.Alert.Events, ev.Data)
+	default: // accumulate_within
+		if st.Since.IsZero() || !now.Before(st.Since.Add(m.AccumulateWithin.D())) {
+			st.Since, st.Count = now, 0
+		}
+		st.Count++
+		threshold := max(r.Spec.Threshold, 1)
+		if st.Count < threshold {
+			return
+		}
+		st.Since, st.Count = time.Time{}, 0
+		e.raise(r, st, ev, now, d, true)
+	}
+}
+
+// raise raises the group's alert, or adds the event to the one that is on;
+// act says whether its actions run now.
+func (e *Engine) raise(r *Rule, st *GroupState, ev *events.Event, now time.Time, d *Decision, act bool) {
+	if a := st.Alert; a != nil && (a.State == StateOn || a.State == StateThrottled) {
+		a.Events = appendEvent(a.Events, ev.Data)
+		if act {
+			a.State, a.Acted = StateOn, now
+		}
+		d.Act = act
+		return
+	}
+	e.fire(r, st, ev, now, d)
+	d.Act = act
+	if !act {
+		st.Alert.Acted = time.Time{}
+	}
+}
+
+// count counts a suppressed match on the group's alert.
+func (e *Engine) count(st *GroupState, ev *events.Event, d *Decision) {
+	if a := st.Alert; a != nil {
+		a.Events = appendEvent(a.Events, ev.Data)
+		a.ThrottleCount++
+		a.State = StateThrottled
+	}
+	d.Throttled = true
+}
+
+// Due acts on the once_after groups whose time is up: one decision each,
+// with every event collected meanwhile.
+func (e *Engine) Due() ([]Decision, error) {
+	now := e.Now()
+	type due struct{ config, key string }
+	var list []due
+	if err := e.Store.Range(func(config, key string, s *GroupState) bool {
+		if !s.Due.IsZero() && !now.Before(s.Due) {
+			list = append(list, due{config, key})
+		}
+		return true
+	}); err != nil {
+		return nil, err
+	}
+	var out []Decision
+	for _, g := range list {
+		st, err := e.Store.Load(g.config, g.key)
+		if err != nil || st == nil || st.Due.IsZero() {
+			continue
+		}
+		st.Due = time.Time{}
+		if a := st.Alert; a != nil {
+			a.State, a.Acted = StateOn, now
+		}
+		if err := e.Store.Save(g.config, g.key, st); err != nil {
+			return out, err
+		}
+		out = append(out, Decision{Config: g.config, Key: g.key, Alert: copyAlert(st.Alert), Act: st.Alert != nil})
+	}
+	return out, nil
 }
 
 // fire raises the group's alert, or counts a match against its throttle.

@@ -205,3 +205,59 @@ func TestEngineOrderLatenessDuplicates(t *testing.T) {
 		}
 	})
 }
+
+// TestEngineModes: Event-Driven Ansible's once_within, once_after and
+// accumulate_within, each keyed by group.
+func TestEngineModes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := newScenario(t, `{"events": ["SERVER_DOWN"], "mode": {"once_within": "5m"}}`)
+		if d := sc.send("SERVER_DOWN", "web", 0); !d.Act {
+			t.Fatal("once_within: the first match did not act")
+		}
+		if d := sc.send("SERVER_DOWN", "api", 0); !d.Act {
+			t.Fatal("once_within: another group's first match did not act")
+		}
+		time.Sleep(4 * time.Minute)
+		if d := sc.send("SERVER_DOWN", "web", 4*time.Minute); d.Act || !d.Throttled || d.Alert.ThrottleCount != 1 {
+			t.Fatalf("once_within: a match inside 5m: %+v %+v", d, d.Alert)
+		}
+		time.Sleep(time.Minute)
+		if d := sc.send("SERVER_DOWN", "web", 5*time.Minute); !d.Act || len(d.Alert.Events) != 3 {
+			t.Fatalf("once_within: a match after 5m: %+v %+v", d, d.Alert)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		sc := newScenario(t, `{"events": ["SERVER_DOWN"], "mode": {"once_after": "1m"}}`)
+		for i := range 3 {
+			if d := sc.send("SERVER_DOWN", "web", time.Duration(i)*time.Second); d.Act {
+				t.Fatalf("once_after: match %d acted before the time was up", i)
+			}
+			time.Sleep(time.Second)
+		}
+		if ds, err := sc.e.Due(); err != nil || len(ds) != 0 {
+			t.Fatalf("once_after: due early: %v %v", ds, err)
+		}
+		time.Sleep(time.Minute)
+		ds, err := sc.e.Due()
+		if err != nil || len(ds) != 1 || !ds[0].Act || len(ds[0].Alert.Events) != 3 {
+			t.Fatalf("once_after: %+v %v", ds, err)
+		}
+		if ds, _ := sc.e.Due(); len(ds) != 0 {
+			t.Fatalf("once_after acted twice: %+v", ds)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		sc := newScenario(t, `{"events": ["SERVER_DOWN"], "category": "rolling_window", "threshold": 3, "mode": {"accumulate_within": "10m"}}`)
+		sc.send("SERVER_DOWN", "web", 0)
+		sc.send("SERVER_DOWN", "web", 0)
+		time.Sleep(10 * time.Minute) // the window from the first match is over
+		if d := sc.send("SERVER_DOWN", "web", 10*time.Minute); d.Act {
+			t.Fatal("accumulate_within: 3 matches over more than 10m acted")
+		}
+		sc.send("SERVER_DOWN", "api", 10*time.Minute)
+		sc.send("SERVER_DOWN", "web", 10*time.Minute)
+		if d := sc.send("SERVER_DOWN", "web", 10*time.Minute); !d.Act {
+			t.Fatalf("accumulate_within: 3 matches within 10m: %+v", d)
+		}
+	})
+}
