@@ -85,3 +85,22 @@ func TestDefaultBodyIsTheNotice(t *testing.T) {
 		t.Errorf("default body: %s", out)
 	}
 }
+
+func TestSilenceRefuses(t *testing.T) {
+	ends := `"ends": "2030-01-01T00:00:00Z"`
+	for _, c := range []struct{ name, spec, field, msg string }{
+		{"no matchers", `{` + ends + `, "comment": "x"}`, "spec.matchers", "every action"},
+		{"no comment", `{"matchers": [{"field": "obj_name", "value": "web"}], ` + ends + `}`, "spec.comment", "say why"},
+		{"no end", `{"matchers": [{"field": "obj_name", "value": "web"}], "comment": "x"}`, "spec.ends", "required"},
+		{"ends before starts", `{"matchers": [{"field": "obj_name", "value": "web"}], "starts": "2031-01-01T00:00:00Z", ` + ends + `, "comment": "x"}`, "spec.ends", "after spec.starts"},
+		{"field", `{"matchers": [{"field": "pool", "value": "web"}], ` + ends + `, "comment": "x"}`, "spec.matchers[0].field", "unknown field"},
+		{"op", `{"matchers": [{"field": "obj_name", "op": "~", "value": "web"}], ` + ends + `, "comment": "x"}`, "spec.matchers[0].op", "=~"},
+		{"regexp", `{"matchers": [{"field": "obj_name", "op": "=~", "value": "web-("}], ` + ends + `, "comment": "x"}`, "spec.matchers[0].value", "regular expression"},
+		{"time", `{"matchers": [{"field": "obj_name", "value": "web"}], "ends": "tomorrow", "comment": "x"}`, "spec.ends", ""},
+	} {
+		assertRefused(t, c.name, c.field, c.msg, func() error {
+			_, err := CompileSilence("s", json.RawMessage(c.spec))
+			return err
+		})
+	}
+}

@@ -87,6 +87,9 @@ type Decision struct {
 	Act, Resolved bool
 	// Throttled: the match only counted (ThrottleCount).
 	Throttled bool
+	// Silenced names the Silence that held back the actions Act would
+	// have run (Act is then false); the alert is recorded all the same.
+	Silenced string
 	// Dropped says why the event was ignored: "duplicate" or "late".
 	Dropped string
 }
@@ -99,8 +102,30 @@ type Engine struct {
 	Lateness time.Duration // default DefaultLateness
 	NewID    func() string
 
-	mu    sync.Mutex
-	rules []*Rule
+	mu       sync.Mutex
+	rules    []*Rule
+	silences []*Silence
+}
+
+// SetSilences replaces the silences.
+func (e *Engine) SetSilences(silences []*Silence) {
+	silences = slices.Clone(silences)
+	e.mu.Lock()
+	e.silences = silences
+	e.mu.Unlock()
+}
+
+// silence names an active silence that covers an alert of config raised
+// by ev, or "".
+func (e *Engine) silence(config string, ev *events.Event, now time.Time) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.silences {
+		if s.Active(now) && s.Matches(config, ev) {
+			return s.Name
+		}
+	}
+	return ""
 }
 
 // SetRules replaces the compiled AlertConfigs, ordered by name.
@@ -209,6 +234,17 @@ func (e *Engine) apply(r *Rule, m Match, ev *events.Event) (*Decision, error) {
 		}
 	default:
 		e.fire(r, st, ev, now, d)
+	}
+	if d.Act || d.Resolved {
+		// The alert is recorded either way; a silence holds back the
+		// actions (on resolve too). Actions held back do not start the
+		// throttle: the first match after the silence acts.
+		if name := e.silence(r.Name, ev, now); name != "" {
+			if d.Act && st.Alert != nil {
+				st.Alert.Acted = time.Time{}
+			}
+			d.Act, d.Silenced = false, name
+		}
 	}
 	d.Alert = copyAlert(st.Alert)
 	if err := e.Store.Save(r.Name, m.Key, st); err != nil {

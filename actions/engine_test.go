@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"testing/synctest"
@@ -258,6 +259,31 @@ func TestEngineModes(t *testing.T) {
 		sc.send("SERVER_DOWN", "web", 10*time.Minute)
 		if d := sc.send("SERVER_DOWN", "web", 10*time.Minute); !d.Act {
 			t.Fatalf("accumulate_within: 3 matches within 10m: %+v", d)
+		}
+	})
+}
+
+// TestEngineSilence: inside a silence the alert is recorded but its
+// actions are held back; after it, the next match acts.
+func TestEngineSilence(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := newScenario(t, `{"events": ["SERVER_DOWN"], "throttle": "1h"}`)
+		ends := time.Now().Add(30 * time.Minute).UTC().Format(time.RFC3339)
+		sil, err := CompileSilence("maintenance", json.RawMessage(`{"matchers": [{"field": "obj_name", "op": "=~", "value": "web-.*"}, {"field": "config", "value": "r"}], "ends": "`+ends+`", "comment": "rolling upgrade"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc.e.SetSilences([]*Silence{sil})
+		d := sc.send("SERVER_DOWN", "web-1", 0)
+		if d.Act || d.Silenced != "maintenance" || d.Alert == nil || d.Alert.State != StateOn {
+			t.Fatalf("inside the silence: %+v %+v", d, d.Alert)
+		}
+		if d := sc.send("SERVER_DOWN", "api", 0); !d.Act || d.Silenced != "" {
+			t.Fatalf("another object: %+v", d)
+		}
+		time.Sleep(30 * time.Minute)
+		if d := sc.send("SERVER_DOWN", "web-1", 30*time.Minute); !d.Act || d.Silenced != "" || d.Alert.ID != "alert-1" {
+			t.Fatalf("after the silence: %+v %+v", d, d.Alert)
 		}
 	})
 }
