@@ -47,6 +47,8 @@ type Alert struct {
 	ThrottleCount int `json:"throttle_count"`
 	// Events are the events that caused it, the newest MaxAlertEvents.
 	Events []events.Record `json:"events"`
+	// Summary is the config's summary template rendered on the alert.
+	Summary string `json:"summary"`
 }
 
 // GroupState is the engine's state of one (AlertConfig, group key).
@@ -234,6 +236,9 @@ func (e *Engine) apply(r *Rule, m Match, ev *events.Event) (*Decision, error) {
 		}
 	default:
 		e.fire(r, st, ev, now, d)
+	}
+	if st.Alert != nil {
+		st.Alert.Summary = r.Summarize(st.Alert)
 	}
 	if d.Act || d.Resolved {
 		// The alert is recorded either way; a silence holds back the

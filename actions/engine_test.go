@@ -65,6 +65,9 @@ func TestEngineRealtime(t *testing.T) {
 		if !d.Act || d.Alert == nil || d.Alert.State != StateOn || d.Alert.ID != "alert-1" || d.Alert.Level != LevelLow {
 			t.Fatalf("first event: %+v %+v", d, d.Alert)
 		}
+		if d.Alert.Summary != "r: 1 x SERVER_DOWN on pool web" {
+			t.Errorf("summary %q", d.Alert.Summary)
+		}
 		if d := sc.send("POOL_DOWN", "web", time.Second); d.Alert != nil || d.Act {
 			t.Errorf("another event id matched: %+v", d)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"text/template"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types/ref"
@@ -20,6 +21,7 @@ type Rule struct {
 	resolve map[string]bool
 	cond    cel.Program // nil: no condition
 	groupBy []cel.Program
+	summary *template.Template // nil: the default summary
 }
 
 // Match is what an event means for a Rule.
@@ -55,6 +57,11 @@ func CompileRule(name string, spec *AlertConfigSpec) (*Rule, error) {
 			return nil, fmt.Errorf("%s: %s: %w", name, field, err)
 		}
 		return p, nil
+	}
+	if spec.Summary != "" {
+		if r.summary, err = template.New("summary").Option("missingkey=error").Parse(spec.Summary); err != nil {
+			return nil, fmt.Errorf("%s: spec.summary: %w", name, err)
+		}
 	}
 	if spec.Condition != "" {
 		if r.cond, err = program("spec.condition", spec.Condition, cel.BoolType); err != nil {
@@ -188,4 +195,27 @@ func numbers(v any) any {
 	default:
 		return v
 	}
+}
+
+// Summarize renders the alert's summary: the config's template, or
+// "<config>: <n> x <event id> on <obj_type> <obj_name>". A template that
+// fails on this alert gives the default with the error appended.
+func (r *Rule) Summarize(a *Alert) string {
+	last := ""
+	if len(a.Events) > 0 {
+		last = a.Events[len(a.Events)-1].EventID
+	}
+	def := fmt.Sprintf("%s: %d x %s on %s %s", r.Name, len(a.Events), last, a.ObjType, a.ObjName)
+	if r.summary == nil {
+		return def
+	}
+	var b strings.Builder
+	err := r.summary.Execute(&b, SummaryData{
+		Name: r.Name, Level: a.Level, ObjType: a.ObjType, ObjName: a.ObjName, ObjUUID: a.ObjUUID,
+		EventID: last, ThrottleCount: a.ThrottleCount, Events: a.Events,
+	})
+	if err != nil {
+		return def + " (summary: " + err.Error() + ")"
+	}
+	return b.String()
 }

@@ -94,3 +94,14 @@ func TestRuleCustomEvents(t *testing.T) {
 		t.Errorf("MY_APP_UP does not resolve: %+v", m)
 	}
 }
+
+func TestRuleSummary(t *testing.T) {
+	r := rule(t, `{"events": ["SERVER_DOWN"], "summary": "{{.ObjName}}: {{len .Events}} x {{.EventID}}, {{.ThrottleCount}} throttled"}`)
+	a := &Alert{ObjType: "pool", ObjName: "web", ThrottleCount: 2, Events: []events.Record{{EventID: "SERVER_DOWN"}, {EventID: "SERVER_DOWN"}}}
+	if got := r.Summarize(a); got != "web: 2 x SERVER_DOWN, 2 throttled" {
+		t.Errorf("summary %q", got)
+	}
+	if got := rule(t, `{"events": ["SERVER_DOWN"]}`).Summarize(a); got != "r: 2 x SERVER_DOWN on pool web" {
+		t.Errorf("default summary %q", got)
+	}
+}
