@@ -11,8 +11,9 @@
 // rolling windows on the events' own time, a bound on lateness, repeated
 // deliveries dropped, throttles counted, Event-Driven Ansible's
 // once_within, once_after and accumulate_within, silences, resolve and
-// expiry — with its state in a StateStore and its time from an injected
-// clock. Not built yet: the JetStream state store, the action pipeline with
-// retries and dead letters, and the wiring into `vigil serve`; the kinds are
-// stored, not acted on.
+// expiry — with its state in a StateStore (in memory, or KVStore: a
+// JetStream KV bucket whose writes carry the revision they read, so engines
+// sharing the events behave as one) and its time from an injected clock.
+// Not built yet: the action pipeline with retries and dead letters, and the
+// wiring into `vigil serve`; the kinds are stored, not acted on.
 package actions

@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -69,15 +70,25 @@ type GroupState struct {
 	Count int       `json:"count,omitempty"`
 }
 
-// StateStore keeps the group states. Implementations: MemoryStore here, a
-// JetStream KV store with revision checks for engines that share work.
+// StateStore keeps the group states, with revisions: engines that share
+// the work see each other's writes as conflicts and redo the event.
+// Implementations: MemoryStore and KVStore (JetStream).
 type StateStore interface {
-	Load(config, key string) (*GroupState, error) // nil when there is none
-	Save(config, key string, s *GroupState) error
+	// Load returns the state and its revision; nil and 0 when there is none.
+	Load(config, key string) (*GroupState, uint64, error)
+	// Save writes the state if its revision is still rev (0: if there is
+	// none), else returns an error wrapping ErrConflict.
+	Save(config, key string, s *GroupState, rev uint64) error
 	Delete(config, key string) error
 	// Range calls f for every state until f returns false.
 	Range(f func(config, key string, s *GroupState) bool) error
 }
+
+// ErrConflict is wrapped by a Save that lost a race.
+var ErrConflict = errors.New("state changed meanwhile")
+
+// maxConflicts bounds the retries of one event on one group.
+const maxConflicts = 20
 
 // Decision is what one event meant for one AlertConfig.
 type Decision struct {
@@ -172,8 +183,20 @@ func (e *Engine) Handle(ev *events.Event) ([]Decision, []error) {
 	return out, errs
 }
 
+// apply runs one event through one rule and group, again from a fresh
+// load when another engine wrote the group meanwhile.
 func (e *Engine) apply(r *Rule, m Match, ev *events.Event) (*Decision, error) {
-	st, err := e.Store.Load(r.Name, m.Key)
+	for range maxConflicts {
+		d, err := e.applyOnce(r, m, ev)
+		if !errors.Is(err, ErrConflict) {
+			return d, err
+		}
+	}
+	return nil, fmt.Errorf("%s: group %s: %d conflicting writes in a row: %w", r.Name, m.Key, maxConflicts, ErrConflict)
+}
+
+func (e *Engine) applyOnce(r *Rule, m Match, ev *events.Event) (*Decision, error) {
+	st, rev, err := e.Store.Load(r.Name, m.Key)
 	if err != nil {
 		return nil, fmt.Errorf("%s: load state: %w", r.Name, err)
 	}
@@ -252,7 +275,7 @@ func (e *Engine) apply(r *Rule, m Match, ev *events.Event) (*Decision, error) {
 		}
 	}
 	d.Alert = copyAlert(st.Alert)
-	if err := e.Store.Save(r.Name, m.Key, st); err != nil {
+	if err := e.Store.Save(r.Name, m.Key, st, rev); err != nil {
 		return nil, fmt.Errorf("%s: save state: %w", r.Name, err)
 	}
 	return d, nil
@@ -336,7 +359,7 @@ func (e *Engine) Due() ([]Decision, error) {
 	}
 	var out []Decision
 	for _, g := range list {
-		st, err := e.Store.Load(g.config, g.key)
+		st, rev, err := e.Store.Load(g.config, g.key)
 		if err != nil || st == nil || st.Due.IsZero() {
 			continue
 		}
@@ -344,7 +367,9 @@ func (e *Engine) Due() ([]Decision, error) {
 		if a := st.Alert; a != nil {
 			a.State, a.Acted = StateOn, now
 		}
-		if err := e.Store.Save(g.config, g.key, st); err != nil {
+		if err := e.Store.Save(g.config, g.key, st, rev); errors.Is(err, ErrConflict) {
+			continue // another engine acted on it
+		} else if err != nil {
 			return out, err
 		}
 		out = append(out, Decision{Config: g.config, Key: g.key, Alert: copyAlert(st.Alert), Act: st.Alert != nil})
@@ -449,31 +474,42 @@ func copyAlert(a *Alert) *Alert {
 
 // MemoryStore is a StateStore in memory.
 type MemoryStore struct {
-	mu sync.Mutex
-	m  map[[2]string]*GroupState
+	mu  sync.Mutex
+	m   map[[2]string]memEntry
+	rev uint64
+}
+
+type memEntry struct {
+	s   *GroupState
+	rev uint64
 }
 
 // NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore { return &MemoryStore{m: map[[2]string]*GroupState{}} }
+func NewMemoryStore() *MemoryStore { return &MemoryStore{m: map[[2]string]memEntry{}} }
 
-// Load returns a copy of the state, or nil.
-func (s *MemoryStore) Load(config, key string) (*GroupState, error) {
+// Load returns a copy of the state and its revision, or nil and 0.
+func (s *MemoryStore) Load(config, key string) (*GroupState, uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.m[[2]string{config, key}]
-	if st == nil {
-		return nil, nil
+	e, ok := s.m[[2]string{config, key}]
+	if !ok {
+		return nil, 0, nil
 	}
-	c := *st
-	c.Hits, c.Seen, c.Alert = slices.Clone(st.Hits), slices.Clone(st.Seen), copyAlert(st.Alert)
-	return &c, nil
+	c := *e.s
+	c.Hits, c.Seen, c.Alert = slices.Clone(e.s.Hits), slices.Clone(e.s.Seen), copyAlert(e.s.Alert)
+	return &c, e.rev, nil
 }
 
-// Save stores st.
-func (s *MemoryStore) Save(config, key string, st *GroupState) error {
+// Save stores st if the revision is still rev.
+func (s *MemoryStore) Save(config, key string, st *GroupState, rev uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.m[[2]string{config, key}] = st
+	k := [2]string{config, key}
+	if s.m[k].rev != rev {
+		return fmt.Errorf("%s %s: %w", config, key, ErrConflict)
+	}
+	s.rev++
+	s.m[k] = memEntry{st, s.rev}
 	return nil
 }
 
@@ -490,7 +526,7 @@ func (s *MemoryStore) Range(f func(config, key string, st *GroupState) bool) err
 	s.mu.Lock()
 	all := make(map[[2]string]*GroupState, len(s.m))
 	for k, v := range s.m {
-		all[k] = v
+		all[k] = v.s
 	}
 	s.mu.Unlock()
 	for k, v := range all {

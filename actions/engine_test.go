@@ -203,7 +203,7 @@ func TestEngineOrderLatenessDuplicates(t *testing.T) {
 				}
 			}
 		}
-		st, _ := sc.e.Store.Load("r", `["pool","web"]`)
+		st, _, _ := sc.e.Store.Load("r", `["pool","web"]`)
 		if acts != 1 || st.Alert.ThrottleCount != 50 || len(st.Hits) != 50 {
 			t.Errorf("burst of 100: %d actions, throttle_count %d, %d hits kept", acts, st.Alert.ThrottleCount, len(st.Hits))
 		}

@@ -1,0 +1,99 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/events"
+)
+
+// TestKVStoreTwoEngines: two engines on one JetStream state bucket, fed
+// the events of a burst between them at the same time, give the same
+// alerts as one engine: one alert per object, every match counted once.
+func TestKVStoreTwoEngines(t *testing.T) {
+	ctx := context.Background()
+	bus, err := events.StartBus(ctx, events.BusOptions{StoreDir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Stop)
+	store, err := OpenKVStore(ctx, bus.JetStream(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rule(t, `{"events": ["SERVER_DOWN"], "category": "rolling_window", "threshold": 5, "window": "1h", "throttle": "1h"}`)
+	var ids sync.Map
+	newID := func() string {
+		id := fmt.Sprintf("alert-%d", time.Now().UnixNano())
+		ids.Store(id, true)
+		return id
+	}
+	engines := make([]*Engine, 2)
+	for i := range engines {
+		engines[i] = &Engine{Now: time.Now, Store: store, NewID: newID}
+		engines[i].SetRules([]*Rule{r})
+	}
+	const perObject = 40
+	objects := []string{"web", "api", "db"}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acts, throttled, handled := map[string]int{}, map[string]int{}, []int{0, 0}
+	base := time.Now()
+	for i, e := range engines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range perObject * len(objects) {
+				if n%2 != i {
+					continue // the shared consumer gives each engine a share
+				}
+				obj := objects[n%len(objects)]
+				ev, err := events.New("SERVER_DOWN", "pool", obj, nil, "/test", base.Add(time.Duration(n)*time.Millisecond))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ds, errs := e.Handle(ev)
+				if len(errs) > 0 {
+					t.Error(errs)
+					return
+				}
+				mu.Lock()
+				handled[i]++
+				for _, d := range ds {
+					if d.Act {
+						acts[obj]++
+					}
+					if d.Throttled {
+						throttled[obj]++
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, obj := range objects {
+		if acts[obj] != 1 || throttled[obj] != perObject-5 {
+			t.Errorf("%s: %d actions, %d throttled; want 1 and %d", obj, acts[obj], throttled[obj], perObject-5)
+		}
+		st, rev, err := store.Load("r", `["pool","`+obj+`"]`)
+		if err != nil || st == nil || rev == 0 || st.Alert == nil {
+			t.Fatalf("%s: state %+v rev %d %v", obj, st, rev, err)
+		}
+		if st.Alert.ThrottleCount != perObject-5 || len(st.Alert.Events) != perObject-4 {
+			t.Errorf("%s: throttle_count %d, %d events", obj, st.Alert.ThrottleCount, len(st.Alert.Events))
+		}
+	}
+	if handled[0] == 0 || handled[1] == 0 {
+		t.Errorf("shares %v", handled)
+	}
+	n := 0
+	if err := store.Range(func(string, string, *GroupState) bool { n++; return true }); err != nil || n != len(objects) {
+		t.Errorf("Range: %d states, %v", n, err)
+	}
+}
