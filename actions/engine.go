@@ -150,9 +150,9 @@ func (e *Engine) SetRules(rules []*Rule) {
 	e.mu.Unlock()
 }
 
-// Handle runs ev through every enabled rule. Errors of one rule (a
-// condition that fails on this event) are returned joined, after the other
-// rules' decisions.
+// Handle runs ev through every enabled rule. An error of one rule (a
+// condition that fails on this event) is returned beside the other rules'
+// decisions.
 func (e *Engine) Handle(ev *events.Event) ([]Decision, []error) {
 	e.mu.Lock()
 	rules := e.rules

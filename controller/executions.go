@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -301,14 +302,7 @@ func (a *API) handleListExecutions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, executionList{Items: items})
 }
 
-func knownStatus(s string) bool {
-	for _, st := range ExecutionStatuses {
-		if s == st {
-			return true
-		}
-	}
-	return false
-}
+func knownStatus(s string) bool { return slices.Contains(ExecutionStatuses, s) }
 
 func (a *API) handleGetExecution(w http.ResponseWriter, r *http.Request) {
 	if !a.runnerRequest(w, r) {

@@ -186,11 +186,11 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 		UID:        uid,
 		GID:        gid,
 		Rlimits:    rlimits,
-		TmpSize:    64 << 20,
+		TmpSize:    DefaultTmpSize,
 		Hide:       hidden(r.opts.DataDir),
 		Network:    network,
 		NoNewPrivs: true,
-		Binds:      []Bind{{Source: scriptPath, Target: sandboxScript, ReadOnly: true}, {Source: r.sdkDir, Target: sandboxSDK, ReadOnly: true}},
+		Binds:      []Bind{{Source: r.sdkDir, Target: sandboxSDK, ReadOnly: true}},
 	}
 	if cg != nil {
 		sb.CgroupProcs = cg.ProcsFiles()
@@ -200,12 +200,13 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 	}
 	var proc runProc
 	if pk != nil {
-		sb.Binds = []Bind{{Source: r.sdkDir, Target: sandboxSDK, ReadOnly: true}}
+		// The script travels with the spec; the fork server has the SDK.
 		if err := pk.start(sb, src); err != nil {
 			return fmt.Errorf("start sandbox: %w", err)
 		}
 		proc, used = pk.warmProc, true
 	} else {
+		sb.Binds = append([]Bind{{Source: scriptPath, Target: sandboxScript, ReadOnly: true}}, sb.Binds...)
 		sh, err := r.shims.take(network)
 		if err != nil {
 			return fmt.Errorf("start sandbox: %w", err)

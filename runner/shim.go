@@ -40,10 +40,12 @@ package runner
 // at pids.max would make it fail to create a thread and crash).
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -167,8 +169,6 @@ type ShimStatus struct {
 	// Orphans counts the run's other processes still alive when the
 	// script exited; they die with the shim.
 	Orphans int
-	// Exited is set when the script's exit was reported.
-	Exited bool
 	// CPUTime and MaxRSS (bytes) are the script's own usage, reported by
 	// warm runs only.
 	CPUTime time.Duration
@@ -372,6 +372,39 @@ func (p *shimPipes) exchange() ShimStatus {
 	p.specW.Close()
 
 	return readStatus(p.statusR)
+}
+
+// readStatus parses the status lines of a shim or a warm run until EOF.
+func readStatus(r io.Reader) ShimStatus {
+	var st ShimStatus
+	var bad error
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 512), maxStatusLine)
+	for sc.Scan() {
+		var l statusLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			bad = fmt.Errorf("bad status line %q: %w", sc.Text(), err)
+			continue
+		}
+		switch {
+		case l.SandboxError != "":
+			st.Error = l.SandboxError
+		case l.Started != nil:
+			t := time.Unix(0, *l.Started)
+			st.Started = &t
+		case l.Exit != nil:
+			st.Orphans = l.Orphans
+			st.CPUTime = time.Duration(l.CPUNanos)
+			st.MaxRSS = l.MaxRSSKB << 10
+		}
+	}
+	if err := sc.Err(); err != nil && bad == nil {
+		bad = fmt.Errorf("read the status: %w", err)
+	}
+	if st.Error == "" && st.Started == nil && bad != nil {
+		st.Error = bad.Error()
+	}
+	return st
 }
 
 // ShimMain runs inside the re-executed vigil when os.Args[1] == ShimArg. It

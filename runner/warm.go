@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -685,40 +684,6 @@ func (p *warmProc) shimStatus() ShimStatus {
 		p.statusR.Close()
 	})
 	return p.st
-}
-
-// readStatus parses the status lines of a shim or a warm run until EOF.
-func readStatus(r io.Reader) ShimStatus {
-	var st ShimStatus
-	var bad error
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 512), maxStatusLine)
-	for sc.Scan() {
-		var l statusLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			bad = fmt.Errorf("bad status line %q: %w", sc.Text(), err)
-			continue
-		}
-		switch {
-		case l.SandboxError != "":
-			st.Error = l.SandboxError
-		case l.Started != nil:
-			t := time.Unix(0, *l.Started)
-			st.Started = &t
-		case l.Exit != nil:
-			st.Orphans = l.Orphans
-			st.Exited = true
-			st.CPUTime = time.Duration(l.CPUNanos)
-			st.MaxRSS = l.MaxRSSKB << 10
-		}
-	}
-	if err := sc.Err(); err != nil && bad == nil {
-		bad = fmt.Errorf("read the status: %w", err)
-	}
-	if st.Error == "" && st.Started == nil && bad != nil {
-		st.Error = bad.Error()
-	}
-	return st
 }
 
 // warmable reports whether a run can take the warm path: the interpreter
