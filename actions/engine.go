@@ -50,6 +50,50 @@ type Alert struct {
 	Events []events.Record `json:"events"`
 	// Summary is the config's summary template rendered on the alert.
 	Summary string `json:"summary"`
+	// Actions are the outcomes of its actions, the newest MaxAlertActions.
+	Actions []ActionOutcome `json:"actions,omitempty"`
+	// ActionScriptOutput is the output of its ControlScript's last run, as
+	// Avi records it on the alert.
+	ActionScriptOutput string `json:"action_script_output,omitempty"`
+}
+
+// ActionOutcome is where one action of an alert stands.
+type ActionOutcome struct {
+	// Key is the action's idempotency key; Kind and Target say which
+	// action (webhook 0, syslog 1, ...).
+	Key    string `json:"key"`
+	Kind   string `json:"kind"`
+	Target string `json:"target"`
+	// Resolve is set for an action run on the alert's resolve.
+	Resolve bool `json:"resolve,omitempty"`
+	// Status is queued, delivered, retrying, dead (in the dead-letter
+	// stream) or failed (a ControlScript that ran and failed).
+	Status string    `json:"status"`
+	Tries  int       `json:"tries"`
+	Error  string    `json:"error,omitempty"`
+	At     time.Time `json:"at"`
+	// Execution is the ControlScript's execution id.
+	Execution string `json:"execution,omitempty"`
+}
+
+// Outcome statuses.
+const (
+	OutcomeQueued    = "queued"
+	OutcomeDelivered = "delivered"
+	OutcomeRetrying  = "retrying"
+	OutcomeDead      = "dead"
+	OutcomeFailed    = "failed"
+)
+
+// MaxAlertActions is how many action outcomes an alert keeps.
+const MaxAlertActions = 50
+
+// Outbound is an action request written with the state that caused it: the
+// transactional outbox from which the pipeline's delivery stage reads.
+type Outbound struct {
+	// Key is the request's idempotency key.
+	Key  string
+	Data []byte
 }
 
 // GroupState is the engine's state of one (AlertConfig, group key).
@@ -76,12 +120,14 @@ type GroupState struct {
 type StateStore interface {
 	// Load returns the state and its revision; nil and 0 when there is none.
 	Load(config, key string) (*GroupState, uint64, error)
-	// Save writes the state if its revision is still rev (0: if there is
-	// none), else returns an error wrapping ErrConflict.
-	Save(config, key string, s *GroupState, rev uint64) error
+	// Save writes the state and the outbound action requests together if
+	// the state's revision is still rev (0: if there is none), else returns
+	// an error wrapping ErrConflict and writes nothing.
+	Save(config, key string, s *GroupState, rev uint64, out []Outbound) error
 	Delete(config, key string) error
-	// Range calls f for every state until f returns false.
-	Range(f func(config, key string, s *GroupState) bool) error
+	// Range calls f for every state of config ("": of every config) until
+	// f returns false.
+	Range(config string, f func(config, key string, s *GroupState) bool) error
 }
 
 // ErrConflict is wrapped by a Save that lost a race.
@@ -105,6 +151,11 @@ type Decision struct {
 	Silenced string
 	// Dropped says why the event was ignored: "duplicate" or "late".
 	Dropped string
+	// Cause is what made the decision: the event's id, or "due@<time>"
+	// for a once_after group whose time came. Action keys derive from it.
+	Cause string
+	// Out are the action requests saved with the state.
+	Out []Outbound
 }
 
 // Engine is the rules engine's pure core: it turns events into decisions,
@@ -114,9 +165,15 @@ type Engine struct {
 	Store    StateStore
 	Lateness time.Duration // default DefaultLateness
 	NewID    func() string
+	// Plan turns a decision that acts (or resolves) into the action
+	// requests saved with the state, and their outcomes as queued; nil
+	// plans none.
+	Plan func(r *Rule, d *Decision) ([]Outbound, []ActionOutcome, error)
 
 	mu       sync.Mutex
 	rules    []*Rule
+	byEvent  map[string][]*Rule
+	byName   map[string]*Rule
 	silences []*Silence
 }
 
@@ -145,24 +202,51 @@ func (e *Engine) silence(config string, ev *events.Event, now time.Time) string 
 func (e *Engine) SetRules(rules []*Rule) {
 	rules = slices.Clone(rules)
 	sort.Slice(rules, func(i, j int) bool { return rules[i].Name < rules[j].Name })
+	byEvent, byName := map[string][]*Rule{}, map[string]*Rule{}
+	for _, r := range rules {
+		byName[r.Name] = r
+		if r.Spec.Enabled != nil && !*r.Spec.Enabled {
+			continue
+		}
+		for id := range r.raise {
+			byEvent[id] = append(byEvent[id], r)
+		}
+		for id := range r.resolve {
+			if !r.raise[id] {
+				byEvent[id] = append(byEvent[id], r)
+			}
+		}
+	}
+	for _, l := range byEvent {
+		sort.Slice(l, func(i, j int) bool { return l[i].Name < l[j].Name })
+	}
 	e.mu.Lock()
-	e.rules = rules
+	e.rules, e.byEvent, e.byName = rules, byEvent, byName
 	e.mu.Unlock()
+}
+
+// RulesFor returns the enabled rules that an event id raises or resolves,
+// ordered by name.
+func (e *Engine) RulesFor(eventID string) []*Rule {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.byEvent[eventID]
+}
+
+// Rule returns the rule of an AlertConfig, or nil.
+func (e *Engine) Rule(name string) *Rule {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.byName[name]
 }
 
 // Handle runs ev through every enabled rule. An error of one rule (a
 // condition that fails on this event) is returned beside the other rules'
 // decisions.
 func (e *Engine) Handle(ev *events.Event) ([]Decision, []error) {
-	e.mu.Lock()
-	rules := e.rules
-	e.mu.Unlock()
 	var out []Decision
 	var errs []error
-	for _, r := range rules {
-		if r.Spec.Enabled != nil && !*r.Spec.Enabled {
-			continue
-		}
+	for _, r := range e.RulesFor(ev.Data.EventID) {
 		m, err := r.Match(ev)
 		if err != nil {
 			errs = append(errs, err)
@@ -171,7 +255,7 @@ func (e *Engine) Handle(ev *events.Event) ([]Decision, []error) {
 		if !m.Raise && !m.Resolve {
 			continue
 		}
-		d, err := e.apply(r, m, ev)
+		d, err := e.Apply(r, m, ev)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -183,9 +267,9 @@ func (e *Engine) Handle(ev *events.Event) ([]Decision, []error) {
 	return out, errs
 }
 
-// apply runs one event through one rule and group, again from a fresh
-// load when another engine wrote the group meanwhile.
-func (e *Engine) apply(r *Rule, m Match, ev *events.Event) (*Decision, error) {
+// Apply runs one event through one rule and the group it matched, again
+// from a fresh load when another engine wrote the group meanwhile.
+func (e *Engine) Apply(r *Rule, m Match, ev *events.Event) (*Decision, error) {
 	for range maxConflicts {
 		d, err := e.applyOnce(r, m, ev)
 		if !errors.Is(err, ErrConflict) {
@@ -203,7 +287,7 @@ func (e *Engine) applyOnce(r *Rule, m Match, ev *events.Event) (*Decision, error
 	if st == nil {
 		st = &GroupState{}
 	}
-	d := &Decision{Config: r.Name, Key: m.Key}
+	d := &Decision{Config: r.Name, Key: m.Key, Cause: ev.ID}
 	if slices.Contains(st.Seen, ev.ID) {
 		d.Dropped = "duplicate"
 		d.Alert = copyAlert(st.Alert)
@@ -275,10 +359,34 @@ func (e *Engine) applyOnce(r *Rule, m Match, ev *events.Event) (*Decision, error
 		}
 	}
 	d.Alert = copyAlert(st.Alert)
-	if err := e.Store.Save(r.Name, m.Key, st, rev); err != nil {
+	if err := e.plan(r, d, st); err != nil {
+		return nil, err
+	}
+	if err := e.Store.Save(r.Name, m.Key, st, rev, d.Out); err != nil {
 		return nil, fmt.Errorf("%s: save state: %w", r.Name, err)
 	}
 	return d, nil
+}
+
+// plan asks Plan for the action requests of a decision that acts or
+// resolves, and records them on the alert as queued.
+func (e *Engine) plan(r *Rule, d *Decision, st *GroupState) error {
+	if e.Plan == nil || (!d.Act && !d.Resolved) || d.Alert == nil || d.Silenced != "" {
+		return nil
+	}
+	out, outcomes, err := e.Plan(r, d)
+	if err != nil {
+		return fmt.Errorf("%s: plan actions: %w", r.Name, err)
+	}
+	d.Out = out
+	if len(outcomes) > 0 {
+		st.Alert.Actions = append(st.Alert.Actions, outcomes...)
+		if n := len(st.Alert.Actions); n > MaxAlertActions {
+			st.Alert.Actions = st.Alert.Actions[n-MaxAlertActions:]
+		}
+		d.Alert = copyAlert(st.Alert)
+	}
+	return nil
 }
 
 // mode applies an Event-Driven Ansible throttle mode to a match, by the
@@ -349,13 +457,21 @@ func (e *Engine) Due() ([]Decision, error) {
 	now := e.Now()
 	type due struct{ config, key string }
 	var list []due
-	if err := e.Store.Range(func(config, key string, s *GroupState) bool {
-		if !s.Due.IsZero() && !now.Before(s.Due) {
-			list = append(list, due{config, key})
+	e.mu.Lock()
+	rules := e.rules
+	e.mu.Unlock()
+	for _, r := range rules {
+		if r.Spec.Mode == nil || r.Spec.Mode.OnceAfter == 0 {
+			continue
 		}
-		return true
-	}); err != nil {
-		return nil, err
+		if err := e.Store.Range(r.Name, func(config, key string, s *GroupState) bool {
+			if !s.Due.IsZero() && !now.Before(s.Due) {
+				list = append(list, due{config, key})
+			}
+			return true
+		}); err != nil {
+			return nil, err
+		}
 	}
 	var out []Decision
 	for _, g := range list {
@@ -363,16 +479,24 @@ func (e *Engine) Due() ([]Decision, error) {
 		if err != nil || st == nil || st.Due.IsZero() {
 			continue
 		}
+		d := Decision{Config: g.config, Key: g.key, Cause: "due@" + st.Due.UTC().Format(time.RFC3339Nano)}
 		st.Due = time.Time{}
 		if a := st.Alert; a != nil {
 			a.State, a.Acted = StateOn, now
+			d.Act = true
 		}
-		if err := e.Store.Save(g.config, g.key, st, rev); errors.Is(err, ErrConflict) {
+		d.Alert = copyAlert(st.Alert)
+		if r := e.Rule(g.config); r != nil {
+			if err := e.plan(r, &d, st); err != nil {
+				return out, err
+			}
+		}
+		if err := e.Store.Save(g.config, g.key, st, rev, d.Out); errors.Is(err, ErrConflict) {
 			continue // another engine acted on it
 		} else if err != nil {
 			return out, err
 		}
-		out = append(out, Decision{Config: g.config, Key: g.key, Alert: copyAlert(st.Alert), Act: st.Alert != nil})
+		out = append(out, d)
 	}
 	return out, nil
 }
@@ -428,7 +552,7 @@ func (e *Engine) Expire() ([]Alert, error) {
 	type gone struct{ config, key string }
 	var del []gone
 	var out []Alert
-	err := e.Store.Range(func(config, key string, s *GroupState) bool {
+	err := e.Store.Range("", func(config, key string, s *GroupState) bool {
 		exp, ok := expiry[config]
 		if !ok {
 			exp = DefaultExpiry
@@ -469,6 +593,7 @@ func copyAlert(a *Alert) *Alert {
 	}
 	c := *a
 	c.Events = slices.Clone(a.Events)
+	c.Actions = slices.Clone(a.Actions)
 	return &c
 }
 
@@ -477,6 +602,7 @@ type MemoryStore struct {
 	mu  sync.Mutex
 	m   map[[2]string]memEntry
 	rev uint64
+	out []Outbound
 }
 
 type memEntry struct {
@@ -500,8 +626,8 @@ func (s *MemoryStore) Load(config, key string) (*GroupState, uint64, error) {
 	return &c, e.rev, nil
 }
 
-// Save stores st if the revision is still rev.
-func (s *MemoryStore) Save(config, key string, st *GroupState, rev uint64) error {
+// Save stores st and out if the revision is still rev.
+func (s *MemoryStore) Save(config, key string, st *GroupState, rev uint64, out []Outbound) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := [2]string{config, key}
@@ -510,7 +636,17 @@ func (s *MemoryStore) Save(config, key string, st *GroupState, rev uint64) error
 	}
 	s.rev++
 	s.m[k] = memEntry{st, s.rev}
+	s.out = append(s.out, out...)
 	return nil
+}
+
+// TakeOutbound returns the action requests saved so far and forgets them.
+func (s *MemoryStore) TakeOutbound() []Outbound {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.out
+	s.out = nil
+	return out
 }
 
 // Delete removes a state.
@@ -521,12 +657,14 @@ func (s *MemoryStore) Delete(config, key string) error {
 	return nil
 }
 
-// Range calls f for every state, in no order.
-func (s *MemoryStore) Range(f func(config, key string, st *GroupState) bool) error {
+// Range calls f for every state of config ("": all), in no order.
+func (s *MemoryStore) Range(config string, f func(config, key string, st *GroupState) bool) error {
 	s.mu.Lock()
 	all := make(map[[2]string]*GroupState, len(s.m))
 	for k, v := range s.m {
-		all[k] = v.s
+		if config == "" || k[0] == config {
+			all[k] = v.s
+		}
 	}
 	s.mu.Unlock()
 	for k, v := range all {
@@ -535,4 +673,78 @@ func (s *MemoryStore) Range(f func(config, key string, st *GroupState) bool) err
 		}
 	}
 	return nil
+}
+
+// ErrNoAlert is wrapped when an alert is not found.
+var ErrNoAlert = errors.New("no such alert")
+
+// update applies f to a group's alert with the given id, again from a fresh
+// load on a conflicting write; f returns false to write nothing.
+func (e *Engine) update(config, key, id string, f func(a *Alert) bool) (*Alert, error) {
+	for range maxConflicts {
+		st, rev, err := e.Store.Load(config, key)
+		if err != nil {
+			return nil, err
+		}
+		if st == nil || st.Alert == nil || st.Alert.ID != id {
+			return nil, fmt.Errorf("%s: %w", id, ErrNoAlert)
+		}
+		if !f(st.Alert) {
+			return copyAlert(st.Alert), nil
+		}
+		err = e.Store.Save(config, key, st, rev, nil)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return copyAlert(st.Alert), nil
+	}
+	return nil, fmt.Errorf("%s: %d conflicting writes in a row: %w", id, maxConflicts, ErrConflict)
+}
+
+// RecordOutcome records where an action of an alert stands, by its key;
+// output, when not nil, becomes the alert's action_script_output.
+func (e *Engine) RecordOutcome(config, key, id string, o ActionOutcome, output *string) error {
+	_, err := e.update(config, key, id, func(a *Alert) bool {
+		i := slices.IndexFunc(a.Actions, func(x ActionOutcome) bool { return x.Key == o.Key })
+		if i >= 0 {
+			a.Actions[i] = o
+		} else {
+			a.Actions = append(a.Actions, o)
+			if n := len(a.Actions); n > MaxAlertActions {
+				a.Actions = a.Actions[n-MaxAlertActions:]
+			}
+		}
+		if output != nil {
+			a.ActionScriptOutput = *output
+		}
+		return true
+	})
+	return err
+}
+
+// Dismiss sets an alert's state to DISMISSED: its actions stop, and the
+// next match raises a new alert.
+func (e *Engine) Dismiss(config, key, id string) (*Alert, error) {
+	return e.update(config, key, id, func(a *Alert) bool {
+		if a.State == StateDismissed {
+			return false
+		}
+		a.State = StateDismissed
+		return true
+	})
+}
+
+// Alerts returns the alerts of config ("": all) for which keep is true.
+func (e *Engine) Alerts(config string, keep func(*Alert) bool) ([]Alert, error) {
+	var out []Alert
+	err := e.Store.Range(config, func(_, _ string, s *GroupState) bool {
+		if s.Alert != nil && (keep == nil || keep(s.Alert)) {
+			out = append(out, *copyAlert(s.Alert))
+		}
+		return true
+	})
+	return out, err
 }

@@ -6,42 +6,73 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigilhq/vigil/events"
 )
 
 // StateBucket is the KV bucket of the rules engine's group states.
 const StateBucket = "vigil_alert_state"
 
+// OutboxPrefix starts the keys of the action requests waiting in the state
+// bucket (the transactional outbox): "_out.<idempotency key>".
+const OutboxPrefix = "_out."
+
 // KVStore is a StateStore in a JetStream KV bucket: writes carry the
 // revision they read, so engines sharing the event consumer behave as one.
-// Keys are "<config>.<base64url of the group key>".
+// Keys are "<config>.<base64url of the group key>"; a state and the action
+// requests it causes are written in one atomic batch, the requests under
+// OutboxPrefix.
 type KVStore struct {
-	kv  jetstream.KeyValue
-	ctx context.Context
+	kv     jetstream.KeyValue
+	stream jetstream.Stream
+	nc     *nats.Conn
+	ctx    context.Context
 }
 
 // OpenKVStore creates or opens the state bucket.
-func OpenKVStore(ctx context.Context, js jetstream.JetStream, replicas int) (*KVStore, error) {
+func OpenKVStore(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, replicas int) (*KVStore, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      StateBucket,
-		Description: "rules engine: windows, throttles and alerts per AlertConfig and group",
+		Description: "rules engine: windows, throttles and alerts per AlertConfig and group; action requests on their way",
 		History:     1,
 		Storage:     jetstream.FileStorage,
 		Replicas:    max(replicas, 1),
+		// Purged keys leave markers; they go after this long.
+		LimitMarkerTTL: markerTTL,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("alert state bucket: %w", err)
 	}
-	return &KVStore{kv: kv, ctx: ctx}, nil
+	stream, err := js.Stream(ctx, "KV_"+StateBucket)
+	if err != nil {
+		return nil, fmt.Errorf("alert state bucket: %w", err)
+	}
+	if cfg := stream.CachedInfo().Config; !cfg.AllowAtomicPublish {
+		cfg.AllowAtomicPublish = true
+		if stream, err = js.UpdateStream(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("alert state bucket: allow atomic batches: %w", err)
+		}
+	}
+	return &KVStore{kv: kv, stream: stream, nc: nc, ctx: ctx}, nil
 }
+
+// KV returns the bucket.
+func (s *KVStore) KV() jetstream.KeyValue { return s.kv }
 
 func stateKey(config, key string) string {
 	return config + "." + base64.RawURLEncoding.EncodeToString([]byte(key))
 }
 
 func splitStateKey(k string) (config, key string, ok bool) {
+	if strings.HasPrefix(k, OutboxPrefix) {
+		return "", "", false
+	}
 	config, enc, ok := strings.Cut(k, ".")
 	if !ok {
 		return "", "", false
@@ -50,64 +81,91 @@ func splitStateKey(k string) (config, key string, ok bool) {
 	return config, string(b), err == nil
 }
 
-// Load returns the state and its revision, or nil and 0.
+func (s *KVStore) subject(k string) string { return "$KV." + StateBucket + "." + k }
+
+// Load returns the state and its revision, or nil and the revision of the
+// key's delete marker (0 when it never existed).
 func (s *KVStore) Load(config, key string) (*GroupState, uint64, error) {
-	e, err := s.kv.Get(s.ctx, stateKey(config, key))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	m, err := s.stream.GetLastMsgForSubject(s.ctx, s.subject(stateKey(config, key)))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, 0, nil
 	}
 	if err != nil {
 		return nil, 0, err
 	}
+	switch m.Header.Get(events.HeaderKVOperation) {
+	case "DEL", "PURGE":
+		return nil, m.Sequence, nil
+	}
 	var st GroupState
-	if err := json.Unmarshal(e.Value(), &st); err != nil {
+	if err := json.Unmarshal(m.Data, &st); err != nil {
 		return nil, 0, fmt.Errorf("state %s %s: %w", config, key, err)
 	}
-	return &st, e.Revision(), nil
+	return &st, m.Sequence, nil
 }
 
-// Save writes st if the revision is still rev (0: if there is none).
-func (s *KVStore) Save(config, key string, st *GroupState, rev uint64) error {
+// Save writes st, and the requests of out under OutboxPrefix, in one
+// atomic batch if the state's revision is still rev.
+func (s *KVStore) Save(config, key string, st *GroupState, rev uint64, out []Outbound) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	k := stateKey(config, key)
-	if rev == 0 {
-		_, err = s.kv.Create(s.ctx, k, b)
-	} else {
-		_, err = s.kv.Update(s.ctx, k, b, rev)
+	msgs := make([]*nats.Msg, 0, 1+len(out))
+	m := nats.NewMsg(s.subject(stateKey(config, key)))
+	m.Data = b
+	m.Header.Set(events.HeaderExpectedLastSubjSeq, strconv.FormatUint(rev, 10))
+	msgs = append(msgs, m)
+	for _, o := range out {
+		om := nats.NewMsg(s.subject(OutboxPrefix + o.Key))
+		om.Data = o.Data
+		msgs = append(msgs, om)
 	}
-	var apiErr *jetstream.APIError
-	if errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &apiErr) &&
-		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)) {
+	if _, err := events.AtomicPublish(s.ctx, s.nc, msgs, nil); errors.Is(err, events.ErrWrongLastSequence) {
 		return fmt.Errorf("%s %s: %w", config, key, ErrConflict)
+	} else if err != nil {
+		return fmt.Errorf("%s %s: %w", config, key, err)
 	}
-	return err
+	return nil
 }
+
+// markerTTL is how long the marker of a removed key stays.
+const markerTTL = time.Minute
 
 // Delete removes a state.
 func (s *KVStore) Delete(config, key string) error {
-	return s.kv.Purge(s.ctx, stateKey(config, key))
+	return s.kv.Purge(s.ctx, stateKey(config, key), jetstream.PurgeTTL(markerTTL))
 }
 
-// Range calls f for every state.
-func (s *KVStore) Range(f func(config, key string, st *GroupState) bool) error {
-	lister, err := s.kv.ListKeys(s.ctx)
+// DeleteOutbound removes an action request from the outbox.
+func (s *KVStore) DeleteOutbound(key string) error {
+	return s.kv.Purge(s.ctx, OutboxPrefix+key, jetstream.PurgeTTL(markerTTL))
+}
+
+// Range calls f for every state of config ("": of every config).
+func (s *KVStore) Range(config string, f func(config, key string, st *GroupState) bool) error {
+	filter := ">"
+	if config != "" {
+		filter = config + ".>"
+	}
+	w, err := s.kv.Watch(s.ctx, filter, jetstream.IgnoreDeletes())
 	if err != nil {
 		return err
 	}
-	defer lister.Stop() //nolint:errcheck // a read-only listing
-	for k := range lister.Keys() {
-		config, key, ok := splitStateKey(k)
+	defer w.Stop() //nolint:errcheck // a read-only watch
+	for e := range w.Updates() {
+		if e == nil {
+			break
+		}
+		config, key, ok := splitStateKey(e.Key())
 		if !ok {
 			continue
 		}
-		st, _, err := s.Load(config, key)
-		if err != nil || st == nil {
+		var st GroupState
+		if json.Unmarshal(e.Value(), &st) != nil {
 			continue
 		}
-		if !f(config, key, st) {
+		if !f(config, key, &st) {
 			break
 		}
 	}

@@ -21,7 +21,7 @@ func TestKVStoreTwoEngines(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(bus.Stop)
-	store, err := OpenKVStore(ctx, bus.JetStream(), 1)
+	store, err := OpenKVStore(ctx, bus.Conn(), bus.JetStream(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestKVStoreTwoEngines(t *testing.T) {
 		t.Errorf("shares %v", handled)
 	}
 	n := 0
-	if err := store.Range(func(string, string, *GroupState) bool { n++; return true }); err != nil || n != len(objects) {
+	if err := store.Range("", func(string, string, *GroupState) bool { n++; return true }); err != nil || n != len(objects) {
 		t.Errorf("Range: %d states, %v", n, err)
 	}
 }

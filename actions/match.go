@@ -86,6 +86,13 @@ func CompileRule(name string, spec *AlertConfigSpec) (*Rule, error) {
 // group. An error (a condition or group key that fails on this event, e.g.
 // a missing details key) comes with no match.
 func (r *Rule) Match(ev *events.Event) (Match, error) {
+	var vars map[string]any
+	return r.MatchWith(ev, &vars)
+}
+
+// MatchWith is Match with the event's CEL variables kept in *vars: built
+// on first need, shared by the rules that look at the same event.
+func (r *Rule) MatchWith(ev *events.Event, vars *map[string]any) (Match, error) {
 	d := &ev.Data
 	raise, resolve := r.raise[d.EventID], r.resolve[d.EventID]
 	if !raise && !resolve {
@@ -99,14 +106,17 @@ func (r *Rule) Match(ev *events.Event) (Match, error) {
 			return Match{}, nil
 		}
 	}
-	vars, err := Activation(ev)
-	if err != nil {
-		return Match{}, err
+	if *vars == nil {
+		v, err := Activation(ev)
+		if err != nil {
+			return Match{}, err
+		}
+		*vars = v
 	}
 	// The condition selects the events that raise the alert; a resolving
 	// event only needs to be of the same object group.
 	if raise && r.cond != nil {
-		out, _, err := r.cond.Eval(vars)
+		out, _, err := r.cond.Eval(*vars)
 		if err != nil {
 			return Match{}, fmt.Errorf("%s: condition: %w", r.Name, err)
 		}
@@ -114,7 +124,7 @@ func (r *Rule) Match(ev *events.Event) (Match, error) {
 			return Match{}, nil
 		}
 	}
-	key, err := r.key(vars)
+	key, err := r.key(*vars)
 	if err != nil {
 		return Match{}, err
 	}
@@ -218,4 +228,28 @@ func (r *Rule) Summarize(a *Alert) string {
 		return def + " (summary: " + err.Error() + ")"
 	}
 	return b.String()
+}
+
+// Explain says why ev does not match the rule ("" when it does).
+func (r *Rule) Explain(ev *events.Event) string {
+	d := &ev.Data
+	switch {
+	case !r.raise[d.EventID] && !r.resolve[d.EventID]:
+		return "event " + d.EventID + " is not in events or resolve_events"
+	case r.Spec.ObjType != "" && d.ObjType != r.Spec.ObjType:
+		return fmt.Sprintf("obj_type %q is not %q", d.ObjType, r.Spec.ObjType)
+	}
+	if r.Spec.ObjName != "" {
+		if ok, _ := path.Match(r.Spec.ObjName, d.ObjName); !ok {
+			return fmt.Sprintf("obj_name %q does not match %q", d.ObjName, r.Spec.ObjName)
+		}
+	}
+	m, err := r.Match(ev)
+	switch {
+	case err != nil:
+		return err.Error()
+	case !m.Raise && !m.Resolve:
+		return "condition is false"
+	}
+	return ""
 }

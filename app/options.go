@@ -57,6 +57,9 @@ type Options struct {
 
 	// NoRunner turns the ControlScript runner off in this process.
 	NoRunner bool
+	// NoRules turns the rules engine and action delivery off in this
+	// process.
+	NoRules bool
 	// RunnerPoolSize bounds the scripts running at once. Default 8.
 	RunnerPoolSize int
 	// NoWarmPool starts every ControlScript in a fresh interpreter instead

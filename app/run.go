@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	_ "github.com/vigilhq/vigil/actions" // registers its kinds
+	"github.com/vigilhq/vigil/actions"
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/controller"
 	"github.com/vigilhq/vigil/events"
@@ -228,6 +228,21 @@ func Run(ctx context.Context, opts Options) error {
 	if run != nil {
 		copts.Runner = run
 	}
+	var rules *actions.Service
+	if !opts.NoRules {
+		ropts := actions.ServiceOptions{
+			NC: bus.Conn(), JS: bus.JetStream(), Store: store, Events: bus, Logger: log,
+			Replicas: opts.NATSReplicas, Version: opts.Version,
+		}
+		if run != nil {
+			ropts.Scripts = run
+		}
+		if rules, err = actions.NewService(ctx, ropts); err != nil {
+			ln.Close()
+			return err
+		}
+		copts.Alerts = rules
+	}
 	api, err := controller.New(copts)
 	if err != nil {
 		ln.Close()
@@ -262,6 +277,13 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 		defer run.Stop(context.Background())
+	}
+	if rules != nil {
+		if err := rules.Start(ctx); err != nil {
+			ln.Close()
+			return err
+		}
+		defer rules.Stop()
 	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
@@ -308,6 +330,9 @@ func Run(ctx context.Context, opts Options) error {
 			log.Info("stopping")
 			sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
 			defer cancel()
+			if rules != nil {
+				rules.Stop() // deliveries in hand are redelivered
+			}
 			if run != nil {
 				run.Stop(sctx) // running scripts may still call the API
 			}

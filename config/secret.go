@@ -158,6 +158,9 @@ func (c *AESCipher) Open(sealed string) ([]byte, error) {
 	return pt, nil
 }
 
+// KindSecret is the kind of a Secret object.
+const KindSecret = "Secret"
+
 // SecretSpec is the spec of a Secret: named string values.
 type SecretSpec struct {
 	// Data maps keys to values. Values are encrypted at rest and shown as
@@ -177,7 +180,7 @@ var secretKeyRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 
 func init() {
 	Register(Kind{
-		Name:        "Secret",
+		Name:        KindSecret,
 		Description: "named values encrypted at rest (AES-GCM), shown redacted",
 		Sensitive:   true,
 		Validate:    validateSecret,

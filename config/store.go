@@ -16,6 +16,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigilhq/vigil/events"
 )
 
 // Bucket is the JetStream KV bucket that holds every object; its stream is
@@ -38,15 +40,8 @@ const (
 const HeaderUser = "Vigil-User"
 
 const (
-	hdrExpectedLastSubjSeq = "Nats-Expected-Last-Subject-Sequence"
-	hdrKVOperation         = "KV-Operation"
-	hdrBatchID             = "Nats-Batch-Id"
-	hdrBatchSeq            = "Nats-Batch-Sequence"
-	hdrBatchCommit         = "Nats-Batch-Commit"
-
-	// JetStream error codes for a failed expected-last-subject-sequence.
-	errCodeWrongLastSeq         = 10071
-	errCodeWrongLastSeqConstant = 10164
+	hdrExpectedLastSubjSeq = events.HeaderExpectedLastSubjSeq
+	hdrKVOperation         = events.HeaderKVOperation
 )
 
 // StoreOptions configures [OpenStore].
@@ -459,59 +454,14 @@ func (s *Store) planDelete(ctx context.Context, ref Ref, opts DeleteOptions) (pl
 // errStale reports that a key changed between planning and commit.
 var errStale = errors.New("stale write")
 
-type pubAck struct {
-	Stream string `json:"stream"`
-	Seq    uint64 `json:"seq"`
-	Count  int    `json:"count"`
-	Error  *struct {
-		Code        int    `json:"code"`
-		ErrCode     int    `json:"err_code"`
-		Description string `json:"description"`
-	} `json:"error"`
-}
-
 // commit writes msgs as one atomic batch and returns the sequence of the
 // last one.
 func (s *Store) commit(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
-	if len(msgs) > 1 {
-		batch := uuid.NewString()
-		for i, m := range msgs {
-			m.Header.Set(hdrBatchID, batch)
-			m.Header.Set(hdrBatchSeq, strconv.Itoa(i+1))
-		}
-		msgs[len(msgs)-1].Header.Set(hdrBatchCommit, "1")
-		for _, m := range msgs[:len(msgs)-1] {
-			if err := s.nc.PublishMsg(m); err != nil {
-				return 0, fmt.Errorf("stage batch: %w", err)
-			}
-		}
-		if s.opts.BeforeCommit != nil {
-			if err := s.nc.FlushTimeout(10 * time.Second); err != nil {
-				return 0, fmt.Errorf("stage batch: %w", err)
-			}
-			s.opts.BeforeCommit()
-		}
+	seq, err := events.AtomicPublish(ctx, s.nc, msgs, s.opts.BeforeCommit)
+	if errors.Is(err, events.ErrWrongLastSequence) {
+		return 0, errStale
 	}
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	reply, err := s.nc.RequestMsgWithContext(rctx, msgs[len(msgs)-1])
-	if err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
-	}
-	var ack pubAck
-	if err := json.Unmarshal(reply.Data, &ack); err != nil {
-		return 0, fmt.Errorf("commit: bad answer: %w", err)
-	}
-	if ack.Error != nil {
-		if ack.Error.ErrCode == errCodeWrongLastSeq || ack.Error.ErrCode == errCodeWrongLastSeqConstant {
-			return 0, errStale
-		}
-		return 0, fmt.Errorf("commit: %s (jetstream %d)", ack.Error.Description, ack.Error.ErrCode)
-	}
-	if ack.Seq == 0 {
-		return 0, errors.New("commit: no sequence in answer")
-	}
-	return ack.Seq, nil
+	return seq, err
 }
 
 // jsonEqual compares two JSON documents by value.

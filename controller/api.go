@@ -85,6 +85,9 @@ type Options struct {
 	// Runner runs ControlScripts and keeps their executions. Nil answers
 	// 503 unavailable on the run and execution routes.
 	Runner Runner
+	// Alerts serves alerts and dead letters. Nil answers 503 unavailable
+	// on their routes.
+	Alerts Alerts
 	// ExecTokenKey signs the tokens of executions (see ExecutionToken);
 	// without it scripts get no execution token.
 	ExecTokenKey []byte
@@ -117,6 +120,7 @@ type API struct {
 	version       string
 	hooks         http.Handler
 	runner        Runner
+	alerts        Alerts
 	execKey       []byte
 	keepAlive     time.Duration
 	logPoll       time.Duration // how often a followed execution is read
@@ -152,6 +156,7 @@ func New(opts Options) (*API, error) {
 		version:       opts.Version,
 		hooks:         opts.Hooks,
 		runner:        opts.Runner,
+		alerts:        opts.Alerts,
 		execKey:       opts.ExecTokenKey,
 		keepAlive:     keepAliveInterval,
 		logPoll:       logPollInterval,

@@ -42,6 +42,12 @@ var knownRoutes = map[string]struct {
 	"GET /api/v1/executions/{id}":            {AuthToken, PermRead},
 	"GET /api/v1/executions/{id}/logs":       {AuthToken, PermRead},
 	"POST /api/v1/executions/{id}/cancel":    {AuthToken, PermRun},
+	"GET /api/v1/alerts":                     {AuthToken, PermRead},
+	"GET /api/v1/alerts/{id}":                {AuthToken, PermRead},
+	"POST /api/v1/alerts/{id}/dismiss":       {AuthToken, PermWrite},
+	"POST /api/v1/alerts/test":               {AuthToken, PermPublish},
+	"GET /api/v1/deadletters":                {AuthToken, PermRead},
+	"POST /api/v1/deadletters/{seq}/replay":  {AuthToken, PermRun},
 	"POST /hooks/{name}":                     {AuthReceiver, PermNone},
 }
 

@@ -50,6 +50,8 @@ var queryParams = map[string]map[string]any{
 	"script":   {"type": "string", "description": "Only executions of this ControlScript."},
 	"status":   {"type": "string", "enum": ExecutionStatuses, "description": "Only executions with this status."},
 	"follow":   {"type": "boolean", "description": "Stream the output as Server-Sent Events until the execution ends."},
+	"config":   {"type": "string", "description": "Only alerts of this AlertConfig."},
+	"state":    {"type": "string", "enum": AlertStates, "description": "Only alerts in this state."},
 }
 
 // headerParams describes the request headers a route may read.
@@ -280,6 +282,70 @@ var componentSchemas = map[string]any{
 			"stdout_truncated": map[string]any{"type": "boolean"},
 			"stderr_truncated": map[string]any{"type": "boolean"},
 			"status":           ref("ExecutionStatus"),
+		},
+	},
+	"Alert": map[string]any{
+		"type": "object", "required": []string{"id", "config", "key", "state", "level", "raised", "throttle_count", "events", "summary"},
+		"properties": map[string]any{
+			"id":                   str("alert-<uuidv7>"),
+			"config":               str("The AlertConfig."),
+			"key":                  str("The group key: the group_by values as a JSON array."),
+			"state":                map[string]any{"type": "string", "enum": AlertStates},
+			"level":                map[string]any{"type": "string", "enum": []string{"low", "medium", "high"}},
+			"obj_type":             map[string]any{"type": "string"},
+			"obj_name":             map[string]any{"type": "string"},
+			"obj_uuid":             map[string]any{"type": "string"},
+			"raised":               map[string]any{"type": "string", "format": "date-time"},
+			"acted":                map[string]any{"type": "string", "format": "date-time", "description": "When its actions last ran."},
+			"throttle_count":       map[string]any{"type": "integer", "description": "Matches counted since the actions last ran."},
+			"events":               arrayOf(map[string]any{"type": "object", "description": "An event record (Avi's EventLog shape)."}),
+			"summary":              map[string]any{"type": "string"},
+			"actions":              arrayOf(ref("ActionOutcome")),
+			"action_script_output": str("The output of the ControlScript's last run."),
+		},
+	},
+	"ActionOutcome": map[string]any{
+		"type": "object", "required": []string{"key", "kind", "target", "status", "tries", "at"},
+		"properties": map[string]any{
+			"key":       str("The idempotency key, the same on every retry and replay (a webhook's webhook-id)."),
+			"kind":      map[string]any{"type": "string"},
+			"target":    str("Which action of the group, e.g. webhooks[0]."),
+			"resolve":   map[string]any{"type": "boolean"},
+			"status":    map[string]any{"type": "string", "enum": []string{"queued", "delivered", "retrying", "dead", "failed"}},
+			"tries":     map[string]any{"type": "integer"},
+			"error":     map[string]any{"type": "string"},
+			"at":        map[string]any{"type": "string", "format": "date-time"},
+			"execution": str("The ControlScript's execution."),
+		},
+	},
+	"TestResult": map[string]any{
+		"type": "object", "required": []string{"config", "matched"},
+		"properties": map[string]any{
+			"config":  map[string]any{"type": "string"},
+			"matched": map[string]any{"type": "boolean"},
+			"reason":  str("Why the event does not match."),
+			"key":     map[string]any{"type": "string"},
+			"outcome": str("raise, act, throttle, resolve, collect, silenced by NAME or dropped (why)."),
+			"alert":   ref("Alert"),
+			"actions": arrayOf(ref("ActionOutcome")),
+		},
+	},
+	"DeadLetter": map[string]any{
+		"type": "object", "required": []string{"seq", "request", "error", "tries", "at"},
+		"properties": map[string]any{
+			"seq":     map[string]any{"type": "integer", "description": "What replay takes."},
+			"request": map[string]any{"type": "object", "description": "The action request: key, kind, index, group, config, group_key, notice."},
+			"error":   map[string]any{"type": "string"},
+			"status":  map[string]any{"type": "integer", "description": "The receiver's HTTP status, when there was one."},
+			"tries":   map[string]any{"type": "integer"},
+			"at":      map[string]any{"type": "string", "format": "date-time"},
+		},
+	},
+	"DeadLetterList": map[string]any{
+		"type": "object", "required": []string{"items"},
+		"properties": map[string]any{
+			"items":       arrayOf(ref("DeadLetter")),
+			"next_cursor": str("Pass as cursor for the next page; absent at the end."),
 		},
 	},
 	"Health": map[string]any{

@@ -180,6 +180,37 @@ func (a *API) routeTable() []Route {
 		},
 
 		{
+			Method: "GET", Pattern: "/api/v1/alerts", Auth: AuthToken, Perm: PermRead,
+			Summary: "List alerts, newest first.", handler: a.handleListAlerts,
+			doc: routeDoc{query: []string{"config", "state", "limit"}, resp: objectOf("items", arrayOf(ref("Alert")))},
+		},
+		{
+			Method: "GET", Pattern: "/api/v1/alerts/{id}", Auth: AuthToken, Perm: PermRead,
+			Summary: "Get one alert, with its events and the outcome of each action.", handler: a.handleGetAlert,
+			doc: routeDoc{resp: ref("Alert")},
+		},
+		{
+			Method: "POST", Pattern: "/api/v1/alerts/{id}/dismiss", Auth: AuthToken, Perm: PermWrite,
+			Summary: "Dismiss an alert: its actions stop, and the next match raises a new one.", handler: a.handleDismissAlert,
+			doc: routeDoc{resp: ref("Alert")},
+		},
+		{
+			Method: "POST", Pattern: "/api/v1/alerts/test", Auth: AuthToken, Perm: PermPublish,
+			Summary: "What each AlertConfig would do with an event, from the current state, without doing it.", handler: a.handleTestAlerts,
+			doc: routeDoc{body: ref("Event"), resp: objectOf("results", arrayOf(ref("TestResult")))},
+		},
+		{
+			Method: "GET", Pattern: "/api/v1/deadletters", Auth: AuthToken, Perm: PermRead,
+			Summary: "List the actions that could not be delivered, oldest first.", handler: a.handleListDeadLetters,
+			doc: routeDoc{query: []string{"limit", "cursor"}, resp: ref("DeadLetterList")},
+		},
+		{
+			Method: "POST", Pattern: "/api/v1/deadletters/{seq}/replay", Auth: AuthToken, Perm: PermRun,
+			Summary: "Queue a dead letter's action again, with the same idempotency key.", handler: a.handleReplayDeadLetter,
+			doc: routeDoc{resp: ref("DeadLetter")},
+		},
+
+		{
 			Method: "POST", Pattern: "/hooks/{name}", Auth: AuthReceiver, Perm: PermNone,
 			Summary: "A webhook receiver; it checks its own auth.", handler: a.handleHook,
 			doc: routeDoc{body: map[string]any{}, resp: map[string]any{}},

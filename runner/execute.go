@@ -472,7 +472,7 @@ var envKeyRE = regexp.MustCompile(`[^A-Za-z0-9_]`)
 func (r *Runner) secrets(ctx context.Context, names []string) ([]string, []string, error) {
 	var env, vals []string
 	for _, name := range names {
-		obj, err := r.opts.Store.Get(ctx, "Secret", name)
+		obj, err := r.opts.Store.Get(ctx, config.KindSecret, name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("secret %s: %w", name, err)
 		}

@@ -85,6 +85,11 @@ type Execution struct {
 
 // RunRequest asks for a run of a ControlScript.
 type RunRequest struct {
+	// ID, when set, is the execution's id ("exec-" and a UUID): a request
+	// with the id of an existing execution returns it and runs nothing,
+	// so a caller that repeats a request after a crash runs the script
+	// once. Default: a new UUIDv7.
+	ID      string          `json:"id,omitempty"`
 	Script  string          `json:"script"`
 	Trigger string          `json:"trigger"`
 	User    string          `json:"user"`

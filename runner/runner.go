@@ -346,8 +346,20 @@ func (r *Runner) Submit(ctx context.Context, req RunRequest) (*Execution, error)
 	if req.Trigger == "" {
 		req.Trigger = TriggerManual
 	}
+	id := "exec-" + uuid.Must(uuid.NewV7()).String()
+	if req.ID != "" {
+		if u, ok := strings.CutPrefix(req.ID, "exec-"); !ok || uuid.Validate(u) != nil {
+			return nil, config.Errorf("id", "%q is not an execution id (exec- and a UUID)", req.ID)
+		}
+		if ex, err := r.Get(ctx, req.ID); err == nil {
+			return ex, nil
+		} else if !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		id = req.ID
+	}
 	ex := &Execution{
-		ID: "exec-" + uuid.Must(uuid.NewV7()).String(), Script: obj.Name, ScriptRevision: obj.Rev(),
+		ID: id, Script: obj.Name, ScriptRevision: obj.Rev(),
 		Trigger: req.Trigger, TriggeredBy: req.User, Alert: req.Alert, Attempt: 1,
 		Status: StatusQueued, Queued: r.opts.Now().UTC(),
 	}

@@ -1,0 +1,761 @@
+package actions
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/events"
+)
+
+// Streams and consumers of the pipeline.
+const (
+	// ActionsStream is the work queue of action requests.
+	ActionsStream = "VIGIL_ACTIONS"
+	ActionsPrefix = "vigil.actions"
+	// DeadLetterStream keeps the action requests that could not be
+	// delivered, with the last error, for listing and replay.
+	DeadLetterStream = "VIGIL_DEADLETTERS"
+	DeadLetterPrefix = "vigil.deadletter"
+	// RulesConsumer is the durable consumer of the events stream that the
+	// engines share; ActionsConsumer the one of the actions stream.
+	RulesConsumer   = "vigil-rules"
+	ActionsConsumer = "vigil-actions"
+)
+
+// Defaults of the pipeline.
+const (
+	DefaultDeadLetterMaxAge = 30 * 24 * time.Hour
+	DefaultWorkers          = 8
+	DefaultDeliveries       = 64
+	// MaxQueuedActions bounds the actions stream; beyond it, decisions
+	// wait in the outbox.
+	MaxQueuedActions = 100_000
+	// actionsDuplicates is how long the actions stream drops a repeated
+	// request key.
+	actionsDuplicates = 10 * time.Minute
+	// outboxGrace is how long an outbox entry may wait for the engine that
+	// wrote it before any engine moves it to the actions stream.
+	outboxGrace = 5 * time.Second
+)
+
+// ObjectStore is what the pipeline needs from config.Store.
+type ObjectStore interface {
+	Get(ctx context.Context, kind, name string) (*config.Object, error)
+	Watch(ctx context.Context, kind string, fn func(config.Change)) error
+	Cipher() config.Cipher
+}
+
+// ServiceOptions configures [NewService]. NC, JS and Store are required.
+type ServiceOptions struct {
+	NC    *nats.Conn
+	JS    jetstream.JetStream
+	Store ObjectStore
+	// Events publishes the events of publish_event; Scripts runs
+	// ControlScripts. Without them those actions fail (and are retried).
+	Events  Publisher
+	Scripts Scripts
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// Replicas of the streams and the bucket on a cluster; default 1.
+	Replicas int
+	// Workers process matches in parallel (a group always on the same
+	// one); Deliveries bounds the actions delivered at once.
+	Workers, Deliveries int
+	// HTTP sends webhooks and Slack messages; default a client that does
+	// not follow redirects.
+	HTTP *http.Client
+	// TLS configures syslog over TLS and SMTP's STARTTLS.
+	TLS     *tls.Config
+	Version string
+	// Tick is how often once_after groups are checked; default 1s.
+	// Expired alerts are removed every 60 ticks.
+	Tick time.Duration
+	// OnDecision, when set, is called after each decision is saved, with
+	// the time its event was received.
+	OnDecision func(d *Decision, received time.Time)
+}
+
+// Service runs the rules engine on the events stream and delivers the
+// actions it decides: match → silence → window or threshold → throttle →
+// alert → outbox → actions stream → delivery with retries → dead letters.
+type Service struct {
+	opts    ServiceOptions
+	log     *slog.Logger
+	store   *KVStore
+	engine  *Engine
+	deliver Deliverer
+	actions jetstream.Stream
+	dead    jetstream.Stream
+	events  jetstream.Stream
+
+	mu     sync.Mutex
+	specs  map[string]*AlertConfigSpec
+	groups map[string]*ActionGroupSpec
+	sils   map[string]*Silence
+
+	handled, delivered atomic.Int64
+	seed               maphash.Seed
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	flush  chan []Outbound
+}
+
+// NewService opens the state bucket and the pipeline's streams.
+func NewService(ctx context.Context, opts ServiceOptions) (*Service, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = DefaultWorkers
+	}
+	if opts.Deliveries <= 0 {
+		opts.Deliveries = DefaultDeliveries
+	}
+	if opts.Tick <= 0 {
+		opts.Tick = time.Second
+	}
+	if opts.HTTP == nil {
+		opts.HTTP = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	replicas := max(opts.Replicas, 1)
+	s := &Service{
+		opts: opts, log: opts.Logger.With("component", "rules"),
+		specs: map[string]*AlertConfigSpec{}, groups: map[string]*ActionGroupSpec{}, sils: map[string]*Silence{},
+		seed: maphash.MakeSeed(), flush: make(chan []Outbound, 1024),
+	}
+	var err error
+	if s.store, err = OpenKVStore(ctx, opts.NC, opts.JS, replicas); err != nil {
+		return nil, err
+	}
+	if s.actions, err = opts.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        ActionsStream,
+		Description: "action requests of alerts, waiting for delivery",
+		Subjects:    []string{ActionsPrefix + ".>"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		Retention:   jetstream.WorkQueuePolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxMsgs:     MaxQueuedActions,
+		MaxMsgSize:  4 << 20,
+		Duplicates:  actionsDuplicates,
+	}); err != nil {
+		return nil, fmt.Errorf("stream %s: %w", ActionsStream, err)
+	}
+	if s.dead, err = opts.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        DeadLetterStream,
+		Description: "action requests that could not be delivered, with the last error",
+		Subjects:    []string{DeadLetterPrefix + ".>"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      DefaultDeadLetterMaxAge,
+		MaxBytes:    256 << 20,
+		AllowDirect: true,
+	}); err != nil {
+		return nil, fmt.Errorf("stream %s: %w", DeadLetterStream, err)
+	}
+	if s.events, err = opts.JS.Stream(ctx, events.EventsStream); err != nil {
+		return nil, fmt.Errorf("stream %s: %w", events.EventsStream, err)
+	}
+	s.engine = &Engine{
+		Now: opts.Now, Store: s.store,
+		NewID: func() string { return "alert-" + uuid.Must(uuid.NewV7()).String() },
+		Plan:  s.plan,
+	}
+	s.deliver = Deliverer{
+		HTTP: opts.HTTP, Scripts: opts.Scripts, Events: opts.Events, Secrets: s.secret, TLS: opts.TLS,
+		Now: opts.Now, UserAgent: "vigil/" + opts.Version,
+	}
+	return s, nil
+}
+
+// Engine returns the rules engine.
+func (s *Service) Engine() *Engine { return s.engine }
+
+// Handled counts the event matches this instance decided; Delivered the
+// actions it delivered.
+func (s *Service) Handled() int64   { return s.handled.Load() }
+func (s *Service) Delivered() int64 { return s.delivered.Load() }
+
+// Start follows the AlertConfigs, ActionGroups and Silences, and once they
+// are loaded consumes the events and the actions.
+func (s *Service) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	s.cancel = cancel
+	if err := s.watchConfig(ctx); err != nil {
+		cancel()
+		return err
+	}
+	rules, err := s.opts.JS.CreateOrUpdateConsumer(ctx, events.EventsStream, jetstream.ConsumerConfig{
+		Durable:       RulesConsumer,
+		Description:   "rules engines: events to alerts",
+		FilterSubject: events.JournalPrefix + ".>",
+		// A new consumer starts with the events that come after it; a
+		// durable one resumes where the engines left off.
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 20_000,
+		MaxDeliver:    -1,
+	})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("consumer %s: %w", RulesConsumer, err)
+	}
+	acts, err := s.opts.JS.CreateOrUpdateConsumer(ctx, ActionsStream, jetstream.ConsumerConfig{
+		Durable:       ActionsConsumer,
+		Description:   "action delivery",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       time.Minute,
+		MaxAckPending: 1000,
+		MaxDeliver:    -1,
+	})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("consumer %s: %w", ActionsConsumer, err)
+	}
+	if err := s.watchOutbox(ctx); err != nil {
+		cancel()
+		return err
+	}
+	work := make([]chan job, s.opts.Workers)
+	for i := range work {
+		work[i] = make(chan job, 256)
+		s.wg.Go(func() { s.work(work[i]) })
+	}
+	s.wg.Go(func() { s.consumeEvents(ctx, rules, work) })
+	s.wg.Go(func() { s.consumeActions(ctx, acts) })
+	s.wg.Go(func() { s.flusher(ctx) })
+	s.wg.Go(func() { s.ticker(ctx) })
+	return nil
+}
+
+// Stop stops consuming and waits for the work in hand.
+func (s *Service) Stop() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+}
+
+// watchConfig follows the three kinds and returns once each is loaded.
+func (s *Service) watchConfig(ctx context.Context) error {
+	synced := make(chan string, 3)
+	watch := func(kind string, apply func(config.Change)) error {
+		once := sync.Once{}
+		return s.opts.Store.Watch(ctx, kind, func(c config.Change) {
+			if c.Op == config.OpSynced {
+				once.Do(func() { synced <- kind })
+				return
+			}
+			apply(c)
+		})
+	}
+	if err := watch(KindAlertConfig, s.applyAlertConfig); err != nil {
+		return err
+	}
+	if err := watch(KindActionGroup, s.applyActionGroup); err != nil {
+		return err
+	}
+	if err := watch(KindSilence, s.applySilence); err != nil {
+		return err
+	}
+	for range 3 {
+		select {
+		case <-synced:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(30 * time.Second):
+			return errors.New("rules: the stored AlertConfigs, ActionGroups and Silences did not load within 30s")
+		}
+	}
+	return nil
+}
+
+func (s *Service) applyAlertConfig(c config.Change) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name := c.Object.Name
+	if c.Op == config.OpDelete {
+		delete(s.specs, name)
+	} else {
+		spec, err := DecodeAlertConfig(c.Object.Spec)
+		if err != nil {
+			s.log.Error("stored AlertConfig is invalid; it is ignored", "name", name, "err", err)
+			delete(s.specs, name)
+		} else {
+			s.specs[name] = spec
+		}
+	}
+	rules := make([]*Rule, 0, len(s.specs))
+	for n, spec := range s.specs {
+		r, err := CompileRule(n, spec)
+		if err != nil {
+			s.log.Error("AlertConfig does not compile; it is ignored", "name", n, "err", err)
+			continue
+		}
+		rules = append(rules, r)
+	}
+	s.engine.SetRules(rules)
+}
+
+func (s *Service) applyActionGroup(c config.Change) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name := c.Object.Name
+	if c.Op == config.OpDelete {
+		delete(s.groups, name)
+		return
+	}
+	spec, err := DecodeActionGroup(c.Object.Spec)
+	if err != nil {
+		s.log.Error("stored ActionGroup is invalid; it is ignored", "name", name, "err", err)
+		delete(s.groups, name)
+		return
+	}
+	s.groups[name] = spec
+}
+
+func (s *Service) applySilence(c config.Change) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name := c.Object.Name
+	if c.Op == config.OpDelete {
+		delete(s.sils, name)
+	} else {
+		sil, err := CompileSilence(name, c.Object.Spec)
+		if err != nil {
+			s.log.Error("stored Silence is invalid; it is ignored", "name", name, "err", err)
+			delete(s.sils, name)
+		} else {
+			s.sils[name] = sil
+		}
+	}
+	list := make([]*Silence, 0, len(s.sils))
+	for _, sil := range s.sils {
+		list = append(list, sil)
+	}
+	s.engine.SetSilences(list)
+}
+
+func (s *Service) group(name string) *ActionGroupSpec {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.groups[name]
+}
+
+// plan is the engine's Plan: the requests of the rule's ActionGroup.
+func (s *Service) plan(r *Rule, d *Decision) ([]Outbound, []ActionOutcome, error) {
+	return PlanActions(r, d, r.Spec.ActionGroup, s.group(r.Spec.ActionGroup), s.opts.Now().UTC())
+}
+
+func (s *Service) secret(ctx context.Context, ref SecretRef) (string, error) {
+	obj, err := s.opts.Store.Get(ctx, config.KindSecret, ref.Name)
+	if err != nil {
+		return "", err
+	}
+	c := s.opts.Store.Cipher()
+	if c == nil {
+		return "", errors.New("no secret key")
+	}
+	open, err := config.OpenSecret(c, obj.Spec)
+	if err != nil {
+		return "", err
+	}
+	v, ok := open[ref.Key]
+	if !ok {
+		return "", fmt.Errorf("secret %s has no key %q", ref.Name, ref.Key)
+	}
+	return v.Reveal(), nil
+}
+
+// job is one event matched by one rule; tracker acknowledges the event
+// once all its jobs are done.
+type job struct {
+	r        *Rule
+	m        Match
+	ev       *events.Event
+	t        *tracker
+	received time.Time
+}
+
+type tracker struct {
+	msg    jetstream.Msg
+	n      atomic.Int32
+	failed atomic.Bool
+}
+
+func (t *tracker) done(err error) {
+	if err != nil {
+		t.failed.Store(true)
+	}
+	if t.n.Add(-1) != 0 {
+		return
+	}
+	if t.failed.Load() {
+		_ = t.msg.NakWithDelay(time.Second)
+		return
+	}
+	_ = t.msg.Ack()
+}
+
+// consumeEvents matches each event against the rules of its id and hands
+// the matches to the workers, a group always to the same one so that its
+// events are decided in order.
+func (s *Service) consumeEvents(ctx context.Context, cons jetstream.Consumer, work []chan job) {
+	defer func() {
+		for _, w := range work {
+			close(w)
+		}
+	}()
+	it, err := cons.Messages(jetstream.PullMaxMessages(2000))
+	if err != nil {
+		s.log.Error("consume events", "err", err)
+		return
+	}
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+	}()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				s.log.Error("consume events", "err", err)
+			}
+			return
+		}
+		received := time.Now()
+		var ev events.Event
+		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
+			s.log.Warn("unreadable event in the stream; skipped", "subject", msg.Subject(), "err", err)
+			_ = msg.Term()
+			continue
+		}
+		rules := s.engine.RulesFor(ev.Data.EventID)
+		if len(rules) == 0 {
+			_ = msg.Ack()
+			continue
+		}
+		var jobs []job
+		var vars map[string]any
+		for _, r := range rules {
+			m, err := r.MatchWith(&ev, &vars)
+			if err != nil {
+				s.log.Warn("rule fails on event", "config", r.Name, "event", ev.ID, "err", err)
+				continue
+			}
+			if m.Raise || m.Resolve {
+				jobs = append(jobs, job{r: r, m: m, ev: &ev, received: received})
+			}
+		}
+		if len(jobs) == 0 {
+			_ = msg.Ack()
+			continue
+		}
+		t := &tracker{msg: msg}
+		t.n.Store(int32(len(jobs)))
+		for _, j := range jobs {
+			j.t = t
+			work[maphash.String(s.seed, j.r.Name+"\x00"+j.m.Key)%uint64(len(work))] <- j
+		}
+	}
+}
+
+func (s *Service) work(in chan job) {
+	for j := range in {
+		d, err := s.engine.Apply(j.r, j.m, j.ev)
+		if err != nil {
+			s.log.Error("decide", "config", j.r.Name, "event", j.ev.ID, "err", err)
+			j.t.done(err)
+			continue
+		}
+		s.handled.Add(1)
+		if len(d.Out) > 0 {
+			s.flush <- d.Out
+		}
+		if s.opts.OnDecision != nil {
+			s.opts.OnDecision(d, j.received)
+		}
+		j.t.done(nil)
+	}
+}
+
+// flusher moves the outbox entries that this instance wrote to the actions
+// stream right away.
+func (s *Service) flusher(ctx context.Context) {
+	for {
+		select {
+		case out := <-s.flush:
+			for _, o := range out {
+				s.queue(ctx, o)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// queue publishes an outbox entry to the actions stream and removes it
+// from the outbox. The stream drops a repeated key, and so does the
+// receiver: the key travels with the request.
+func (s *Service) queue(ctx context.Context, o Outbound) {
+	var q struct {
+		Kind string `json:"kind"`
+	}
+	_ = json.Unmarshal(o.Data, &q)
+	if q.Kind == "" {
+		q.Kind = "unknown"
+	}
+	if _, err := s.opts.JS.Publish(ctx, ActionsPrefix+"."+q.Kind, o.Data, jetstream.WithMsgID(o.Key)); err != nil {
+		s.log.Warn("queue action; it stays in the outbox", "key", o.Key, "err", err)
+		return
+	}
+	if err := s.store.DeleteOutbound(o.Key); err != nil {
+		s.log.Warn("remove queued action from the outbox", "key", o.Key, "err", err)
+	}
+}
+
+// watchOutbox follows the outbox and queues the entries that stayed
+// longer than outboxGrace: those of an engine that died between saving a
+// decision and queueing its actions.
+func (s *Service) watchOutbox(ctx context.Context) error {
+	w, err := s.store.KV().Watch(ctx, OutboxPrefix+">")
+	if err != nil {
+		return fmt.Errorf("watch the outbox: %w", err)
+	}
+	type entry struct {
+		o    Outbound
+		seen time.Time
+	}
+	s.wg.Go(func() {
+		defer w.Stop() //nolint:errcheck // ends with ctx
+		pending := map[string]entry{}
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue
+				}
+				k := e.Key()[len(OutboxPrefix):]
+				if e.Operation() != jetstream.KeyValuePut {
+					delete(pending, k)
+					continue
+				}
+				pending[k] = entry{Outbound{Key: k, Data: e.Value()}, time.Now()}
+			case now := <-t.C:
+				for k, e := range pending {
+					if now.Sub(e.seen) >= outboxGrace {
+						s.queue(ctx, e.o)
+						delete(pending, k)
+					}
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	return nil
+}
+
+// ticker acts on once_after groups whose time came, and removes expired
+// alerts.
+func (s *Service) ticker(ctx context.Context) {
+	t := time.NewTicker(s.opts.Tick)
+	defer t.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+		ds, err := s.engine.Due()
+		if err != nil {
+			s.log.Warn("once_after groups", "err", err)
+		}
+		for _, d := range ds {
+			if len(d.Out) > 0 {
+				s.flush <- d.Out
+			}
+		}
+		if n%60 == 0 {
+			gone, err := s.engine.Expire()
+			if err != nil {
+				s.log.Warn("expire alerts", "err", err)
+			}
+			for _, a := range gone {
+				s.log.Info("alert expired", "alert", a.ID, "config", a.Config)
+			}
+		}
+	}
+}
+
+// consumeActions delivers the queued actions, Deliveries at a time.
+func (s *Service) consumeActions(ctx context.Context, cons jetstream.Consumer) {
+	it, err := cons.Messages(jetstream.PullMaxMessages(s.opts.Deliveries))
+	if err != nil {
+		s.log.Error("consume actions", "err", err)
+		return
+	}
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+	}()
+	sem := make(chan struct{}, s.opts.Deliveries)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				s.log.Error("consume actions", "err", err)
+			}
+			return
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			s.handleAction(ctx, msg)
+		})
+	}
+}
+
+// DeadLetter is an action request that could not be delivered.
+type DeadLetter struct {
+	// Seq is its sequence in the dead-letter stream, what replay takes.
+	Seq     uint64        `json:"seq"`
+	Request ActionRequest `json:"request"`
+	Error   string        `json:"error"`
+	// Status is the receiver's HTTP status, when there was one.
+	Status int       `json:"status,omitempty"`
+	Tries  int       `json:"tries"`
+	At     time.Time `json:"at"`
+}
+
+func retryPolicy(g *ActionGroupSpec) (tries int, backoff, maxBackoff time.Duration) {
+	tries, backoff, maxBackoff = DefaultTries, DefaultBackoff, DefaultMaxBackoff
+	if g != nil && g.Retry != nil {
+		if g.Retry.Tries > 0 {
+			tries = g.Retry.Tries
+		}
+		if g.Retry.Backoff != 0 {
+			backoff = g.Retry.Backoff.D()
+		}
+		if g.Retry.MaxBackoff != 0 {
+			maxBackoff = g.Retry.MaxBackoff.D()
+		}
+	}
+	return tries, backoff, max(maxBackoff, backoff)
+}
+
+// Backoff is the wait before try n+1 after n failed tries: exponential
+// from base, capped at limit, with "equal jitter" (half fixed, half
+// random); a receiver's Retry-After, when longer, wins, up to an hour.
+func Backoff(n int, base, limit, retryAfter time.Duration) time.Duration {
+	d := base
+	for i := 1; i < n && d < limit; i++ {
+		d *= 2
+	}
+	d = min(d, limit)
+	d = d/2 + rand.N(d/2+1)
+	if retryAfter > d {
+		d = min(retryAfter, time.Hour)
+	}
+	return d
+}
+
+func (s *Service) handleAction(ctx context.Context, msg jetstream.Msg) {
+	var q ActionRequest
+	if err := json.Unmarshal(msg.Data(), &q); err != nil {
+		s.log.Error("unreadable action request; dropped", "err", err)
+		_ = msg.Term()
+		return
+	}
+	tries := 1
+	if md, err := msg.Metadata(); err == nil {
+		tries = int(md.NumDelivered)
+	}
+	g := s.group(q.Group)
+	maxTries, backoff, maxBackoff := retryPolicy(g)
+	var res Result
+	var err error
+	if g == nil {
+		err = permanent("ActionGroup %q does not exist", q.Group)
+	} else {
+		d := s.deliver
+		d.Heartbeat = func() { _ = msg.InProgress() }
+		res, err = d.Deliver(ctx, &q, g)
+	}
+	if ctx.Err() != nil {
+		return // stopping: the request is redelivered
+	}
+	o := ActionOutcome{Key: q.Key, Kind: q.Kind, Target: q.Target(), Resolve: q.Resolve, Tries: tries, At: s.opts.Now().UTC(), Execution: res.Execution}
+	if err == nil {
+		o.Status = OutcomeDelivered
+		if res.Failed != "" {
+			o.Status, o.Error = OutcomeFailed, res.Failed
+		}
+		var output *string
+		if q.Kind == ActionControlScript {
+			output = &res.Output
+		}
+		s.record(&q, o, output)
+		s.delivered.Add(1)
+		_ = msg.Ack()
+		return
+	}
+	f := &Failure{Err: err}
+	errors.As(err, &f)
+	o.Error = err.Error()
+	if !f.Permanent && tries < maxTries {
+		o.Status = OutcomeRetrying
+		s.record(&q, o, nil)
+		_ = msg.NakWithDelay(Backoff(tries, backoff, maxBackoff, f.RetryAfter))
+		return
+	}
+	dl := DeadLetter{Request: q, Error: err.Error(), Status: f.Status, Tries: tries, At: o.At}
+	b, _ := json.Marshal(&dl)
+	if _, perr := s.opts.JS.Publish(ctx, DeadLetterPrefix+"."+q.Kind, b); perr != nil {
+		s.log.Error("dead-letter an action; it is retried", "key", q.Key, "err", perr)
+		_ = msg.NakWithDelay(maxBackoff)
+		return
+	}
+	o.Status = OutcomeDead
+	s.record(&q, o, nil)
+	s.log.Warn("action dead-lettered", "key", q.Key, "kind", q.Kind, "config", q.Config, "tries", tries, "err", err)
+	_ = msg.Ack()
+}
+
+// record writes an outcome on the alert; an alert that is gone (expired,
+// or replaced by a newer one) keeps nothing.
+func (s *Service) record(q *ActionRequest, o ActionOutcome, output *string) {
+	err := s.engine.RecordOutcome(q.Config, q.GroupKey, q.Notice.ID, o, output)
+	if err != nil && !errors.Is(err, ErrNoAlert) {
+		s.log.Warn("record action outcome", "key", q.Key, "err", err)
+	}
+}
