@@ -100,6 +100,9 @@ type Outbound struct {
 type GroupState struct {
 	// Hits are the times of the matches inside the rolling window.
 	Hits []time.Time `json:"hits,omitempty"`
+	// Recent are the events of Hits, in the same order: a new alert
+	// carries the events that made its threshold.
+	Recent []events.Record `json:"recent,omitempty"`
 	// Seen are the ids of recent events, to drop repeated deliveries.
 	Seen []string `json:"seen,omitempty"`
 	// Newest is the time of the newest event counted.
@@ -312,7 +315,7 @@ func (e *Engine) applyOnce(r *Rule, m Match, ev *events.Event) (*Decision, error
 	now := e.Now()
 	switch {
 	case m.Resolve:
-		st.Hits = nil
+		st.Hits, st.Recent = nil, nil
 		if a := st.Alert; a != nil && (a.State == StateOn || a.State == StateThrottled) {
 			a.State = StateResolved
 			a.Events = appendEvent(a.Events, ev.Data)
@@ -328,21 +331,28 @@ func (e *Engine) applyOnce(r *Rule, m Match, ev *events.Event) (*Decision, error
 		if threshold == 0 {
 			threshold = DefaultThreshold
 		}
-		st.Hits = insertTime(st.Hits, ev.Time)
+		if len(st.Recent) != len(st.Hits) {
+			st.Recent = nil // a state written before events were kept
+			for range st.Hits {
+				st.Recent = append(st.Recent, events.Record{})
+			}
+		}
+		i := sort.Search(len(st.Hits), func(i int) bool { return st.Hits[i].After(ev.Time) })
+		st.Hits = slices.Insert(st.Hits, i, ev.Time)
+		st.Recent = slices.Insert(st.Recent, i, ev.Data)
 		// The window ends at the newest event: a late event inside the
 		// lateness bound counts where it belongs.
 		from := st.Newest.Add(-window)
-		st.Hits = slices.DeleteFunc(st.Hits, func(t time.Time) bool { return !t.After(from) })
-		if len(st.Hits) > threshold {
-			st.Hits = st.Hits[len(st.Hits)-threshold:]
-		}
+		first := sort.Search(len(st.Hits), func(i int) bool { return st.Hits[i].After(from) })
+		first = max(first, len(st.Hits)-threshold)
+		st.Hits, st.Recent = st.Hits[first:], st.Recent[first:]
 		if len(st.Hits) >= threshold {
-			e.fire(r, st, ev, now, d)
+			e.fire(r, st, ev, now, d, st.Recent)
 		} else if st.Alert != nil && (st.Alert.State == StateOn || st.Alert.State == StateThrottled) {
 			st.Alert.Events = appendEvent(st.Alert.Events, ev.Data)
 		}
 	default:
-		e.fire(r, st, ev, now, d)
+		e.fire(r, st, ev, now, d, nil)
 	}
 	if st.Alert != nil {
 		st.Alert.Summary = r.Summarize(st.Alert)
@@ -434,7 +444,7 @@ func (e *Engine) raise(r *Rule, st *GroupState, ev *events.Event, now time.Time,
 		d.Act = act
 		return
 	}
-	e.fire(r, st, ev, now, d)
+	e.fire(r, st, ev, now, d, nil)
 	d.Act = act
 	if !act {
 		st.Alert.Acted = time.Time{}
@@ -502,7 +512,8 @@ func (e *Engine) Due() ([]Decision, error) {
 }
 
 // fire raises the group's alert, or counts a match against its throttle.
-func (e *Engine) fire(r *Rule, st *GroupState, ev *events.Event, now time.Time, d *Decision) {
+// A new alert carries evs (the events of its window), else the event.
+func (e *Engine) fire(r *Rule, st *GroupState, ev *events.Event, now time.Time, d *Decision, evs []events.Record) {
 	level := r.Spec.Level
 	if level == "" {
 		level = LevelLow
@@ -517,6 +528,9 @@ func (e *Engine) fire(r *Rule, st *GroupState, ev *events.Event, now time.Time, 
 			ID: id, Config: r.Name, Key: d.Key, State: StateOn, Level: level,
 			ObjType: ev.Data.ObjType, ObjName: ev.Data.ObjName, ObjUUID: ev.Data.ObjUUID,
 			Raised: now, Acted: now, Events: []events.Record{ev.Data},
+		}
+		if len(evs) > 0 {
+			st.Alert.Events = slices.Clone(evs[max(0, len(evs)-MaxAlertEvents):])
 		}
 		d.Act = true
 		return
@@ -582,11 +596,6 @@ func appendEvent(l []events.Record, r events.Record) []events.Record {
 	return l
 }
 
-func insertTime(l []time.Time, t time.Time) []time.Time {
-	i := sort.Search(len(l), func(i int) bool { return l[i].After(t) })
-	return slices.Insert(l, i, t)
-}
-
 func copyAlert(a *Alert) *Alert {
 	if a == nil {
 		return nil
@@ -622,7 +631,7 @@ func (s *MemoryStore) Load(config, key string) (*GroupState, uint64, error) {
 		return nil, 0, nil
 	}
 	c := *e.s
-	c.Hits, c.Seen, c.Alert = slices.Clone(e.s.Hits), slices.Clone(e.s.Seen), copyAlert(e.s.Alert)
+	c.Hits, c.Recent, c.Seen, c.Alert = slices.Clone(e.s.Hits), slices.Clone(e.s.Recent), slices.Clone(e.s.Seen), copyAlert(e.s.Alert)
 	return &c, e.rev, nil
 }
 
