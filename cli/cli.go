@@ -1,6 +1,6 @@
 // Package cli is vigil's command line: `vigil serve` runs the server, and the
-// client commands (apply, diff, get, delete, events, run, executions, token)
-// talk to its API.
+// client commands (apply, diff, get, delete, events, run, executions, alerts,
+// deadletters, token) talk to its API.
 package cli
 
 import (
@@ -140,6 +140,8 @@ func (e *env) rootCmd() *cobra.Command {
 		e.eventsCmd(),
 		e.runCmd(),
 		e.executionsCmd(),
+		e.alertsCmd(),
+		e.deadLettersCmd(),
 		e.tokenCmd(),
 		e.versionCmd(),
 	)

@@ -132,26 +132,9 @@ func (e *env) runCmd() *cobra.Command {
 // readAlert reads the --alert file (or stdin for -), which must hold a
 // JSON object.
 func (e *env) readAlert(path string) (json.RawMessage, error) {
-	var (
-		r    io.Reader
-		name = path
-	)
-	if path == "-" {
-		r, name = e.stdin, "stdin"
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("--alert: %w", err)
-		}
-		defer f.Close()
-		r = f
-	}
-	data, err := io.ReadAll(io.LimitReader(r, maxAlertFile+1))
+	data, name, err := e.readInput("--alert", path, maxAlertFile)
 	if err != nil {
-		return nil, fmt.Errorf("--alert: read %s: %w", name, err)
-	}
-	if len(data) > maxAlertFile {
-		return nil, usagef("--alert: %s is over %d MiB", name, maxAlertFile>>20)
+		return nil, err
 	}
 	if !isJSONObject(string(data)) {
 		return nil, usagef("--alert: %s must hold a JSON object, such as {\"event_id\": \"SERVER_DOWN\"}", name)
@@ -161,6 +144,34 @@ func (e *env) readAlert(path string) (json.RawMessage, error) {
 		return nil, usagef("--alert: %s: %v", name, err)
 	}
 	return b.Bytes(), nil
+}
+
+// readInput reads the file that flag names, or stdin for "-", refusing more
+// than maxSize bytes. It returns the data and the name to give in errors
+// ("stdin" or path).
+func (e *env) readInput(flag, path string, maxSize int) ([]byte, string, error) {
+	var (
+		r    io.Reader
+		name = path
+	)
+	if path == "-" {
+		r, name = e.stdin, "stdin"
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, name, fmt.Errorf("%s: %w", flag, err)
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, int64(maxSize)+1))
+	if err != nil {
+		return nil, name, fmt.Errorf("%s: read %s: %w", flag, name, err)
+	}
+	if len(data) > maxSize {
+		return nil, name, usagef("%s: %s is over %d MiB", flag, name, maxSize>>20)
+	}
+	return data, name, nil
 }
 
 // waitExecution waits for execution id to end by following its logs,
@@ -381,8 +392,8 @@ print the whole record, output included.`,
 
 // printExecution prints the key: value summary of show.
 func (e *env) printExecution(ex *client.Execution, now time.Time) error {
-	var pairs [][2]string
-	kv := func(k, v string) { pairs = append(pairs, [2]string{k + ":", cellReplacer.Replace(v)}) }
+	var lines pairs
+	kv := lines.add
 	kv("ID", ex.ID)
 	script := ex.Script
 	if ex.ScriptRevision != 0 {
@@ -457,15 +468,8 @@ func (e *env) printExecution(ex *client.Execution, now time.Time) error {
 			kv("  "+l, ex.Enforcement[l])
 		}
 	}
-	width := 0
-	for _, p := range pairs {
-		width = max(width, len(p[0]))
-	}
 	var b bytes.Buffer
-	for _, p := range pairs {
-		b.WriteString(strings.TrimRight(fmt.Sprintf("%-*s %s", width, p[0], p[1]), " "))
-		b.WriteByte('\n')
-	}
+	lines.writeTo(&b)
 	_, err := e.stdout.Write(b.Bytes())
 	return err
 }

@@ -14,10 +14,17 @@ import (
 type enumValue struct {
 	value   string
 	allowed []string
+	fold    bool // take the values in any case
 }
 
 func newEnum(def string, allowed ...string) *enumValue {
 	return &enumValue{value: def, allowed: allowed}
+}
+
+// newFoldEnum is newEnum taking the values in any case; the value kept is
+// spelt as in allowed.
+func newFoldEnum(def string, allowed ...string) *enumValue {
+	return &enumValue{value: def, allowed: allowed, fold: true}
 }
 
 func (v *enumValue) String() string { return v.value }
@@ -25,8 +32,8 @@ func (v *enumValue) Type() string   { return strings.Join(v.allowed, "|") }
 
 func (v *enumValue) Set(s string) error {
 	for _, a := range v.allowed {
-		if s == a {
-			v.value = s
+		if s == a || (v.fold && strings.EqualFold(s, a)) {
+			v.value = a
 			return nil
 		}
 	}

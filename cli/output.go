@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vigilhq/vigil/config"
 )
@@ -77,4 +78,45 @@ func (e *env) printData(v any, format string) error {
 	}
 	_, err := fmt.Fprintf(e.stdout, "%s\n", data)
 	return err
+}
+
+// trimCell shortens s to at most n characters for a table cell, ending a
+// cut one with "...".
+func trimCell(s string, n int) string {
+	s = strings.TrimSpace(cellReplacer.Replace(s))
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return strings.TrimSpace(string(r[:n-3])) + "..."
+}
+
+// objectCell is "obj_type/obj_name", or the name alone when there is no
+// type; "-" for neither.
+func objectCell(objType, objName string) string {
+	switch {
+	case objType == "" && objName == "":
+		return "-"
+	case objType == "":
+		return objName
+	}
+	return objType + "/" + objName
+}
+
+// pairs collects the "Key: value" lines of a show command.
+type pairs [][2]string
+
+// add adds a line; line breaks and tabs in v become spaces.
+func (p *pairs) add(k, v string) { *p = append(*p, [2]string{k + ":", cellReplacer.Replace(v)}) }
+
+// writeTo writes the lines with the values aligned.
+func (p pairs) writeTo(b *bytes.Buffer) {
+	width := 0
+	for _, kv := range p {
+		width = max(width, len(kv[0]))
+	}
+	for _, kv := range p {
+		b.WriteString(strings.TrimRight(fmt.Sprintf("%-*s %s", width, kv[0], kv[1]), " "))
+		b.WriteByte('\n')
+	}
 }

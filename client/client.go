@@ -1,6 +1,6 @@
 // Package client talks to vigil's REST API (docs/api.md): objects, apply and
 // delete batches, events (including the Server-Sent Events stream), tokens,
-// and ControlScript runs and their executions.
+// ControlScript runs and their executions, and alerts and dead letters.
 package client
 
 import (
