@@ -42,13 +42,14 @@ lint:
 fuzz:
 	./scripts/fuzz $(FUZZTIME)
 
-## bench: durable event throughput, ready time, idle RSS, ControlScript latency and rate
+## bench: durable event throughput, ready time, idle RSS, ControlScript latency and rate, rules engine throughput, decision latency and memory
 bench:
 	$(GO) test -run '^$$' -bench 'PostEvents' -benchtime 100000x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'Ready' -benchtime 5x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'IdleRSS' -benchtime 1x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'RunToFirstLine' -benchtime 200x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'ExecutionsPerSecond' -benchtime 1x -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench 'Rules' -benchtime 1x -timeout 30m ./actions/
 
 clean:
 	rm -rf bin

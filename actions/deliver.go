@@ -77,9 +77,6 @@ type Deliverer struct {
 	TLS       *tls.Config
 	Now       func() time.Time
 	UserAgent string
-	// Heartbeat is called while a ControlScript runs, to keep its request
-	// from being redelivered.
-	Heartbeat func()
 }
 
 // Deliver performs the action q names in group g, once.
@@ -163,23 +160,7 @@ func (d *Deliverer) controlScript(ctx context.Context, q *ActionRequest, script 
 	if err != nil {
 		return Result{}, fmt.Errorf("run %s: %w", script, err)
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if d.Heartbeat != nil {
-		go func() {
-			t := time.NewTicker(5 * time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-t.C:
-					d.Heartbeat()
-				case <-wctx.Done():
-					return
-				}
-			}
-		}()
-	}
-	ex, err = d.Scripts.Wait(wctx, ex.ID)
+	ex, err = d.Scripts.Wait(ctx, ex.ID)
 	if err != nil {
 		return Result{Execution: ExecutionID(q)}, fmt.Errorf("wait for %s: %w", script, err)
 	}

@@ -22,10 +22,10 @@ const (
 // Bounds of the engine's state.
 const (
 	// MaxAlertEvents is how many of its events an alert keeps (the newest).
-	MaxAlertEvents = 100
+	MaxAlertEvents = 20
 	// seenIDs is how many event ids per group are remembered to drop
 	// repeated deliveries.
-	seenIDs = 256
+	seenIDs = 64
 	// DefaultLateness bounds how far behind a group's newest event an event
 	// may be and still count; older ones are dropped as late.
 	DefaultLateness = 60 * time.Second
@@ -50,7 +50,8 @@ type Alert struct {
 	Events []events.Record `json:"events"`
 	// Summary is the config's summary template rendered on the alert.
 	Summary string `json:"summary"`
-	// Actions are the outcomes of its actions, the newest MaxAlertActions.
+	// Actions are the outcomes of its actions (kept apart from the alert's
+	// state, and filled in when one alert is read).
 	Actions []ActionOutcome `json:"actions,omitempty"`
 	// ActionScriptOutput is the output of its ControlScript's last run, as
 	// Avi records it on the alert.
@@ -72,8 +73,9 @@ type ActionOutcome struct {
 	Tries  int       `json:"tries"`
 	Error  string    `json:"error,omitempty"`
 	At     time.Time `json:"at"`
-	// Execution is the ControlScript's execution id.
+	// Execution is the ControlScript's execution id, Output its output.
 	Execution string `json:"execution,omitempty"`
+	Output    string `json:"output,omitempty"`
 }
 
 // Outcome statuses.
@@ -84,9 +86,6 @@ const (
 	OutcomeDead      = "dead"
 	OutcomeFailed    = "failed"
 )
-
-// MaxAlertActions is how many action outcomes an alert keeps.
-const MaxAlertActions = 50
 
 // Outbound is an action request written with the state that caused it: the
 // transactional outbox from which the pipeline's delivery stage reads.
@@ -157,8 +156,10 @@ type Decision struct {
 	// Cause is what made the decision: the event's id, or "due@<time>"
 	// for a once_after group whose time came. Action keys derive from it.
 	Cause string
-	// Out are the action requests saved with the state.
-	Out []Outbound
+	// Out are the action requests saved with the state, Planned their
+	// outcomes as queued.
+	Out     []Outbound
+	Planned []ActionOutcome
 }
 
 // Engine is the rules engine's pure core: it turns events into decisions,
@@ -369,7 +370,7 @@ func (e *Engine) applyOnce(r *Rule, m Match, ev *events.Event) (*Decision, error
 		}
 	}
 	d.Alert = copyAlert(st.Alert)
-	if err := e.plan(r, d, st); err != nil {
+	if err := e.plan(r, d); err != nil {
 		return nil, err
 	}
 	if err := e.Store.Save(r.Name, m.Key, st, rev, d.Out); err != nil {
@@ -379,8 +380,8 @@ func (e *Engine) applyOnce(r *Rule, m Match, ev *events.Event) (*Decision, error
 }
 
 // plan asks Plan for the action requests of a decision that acts or
-// resolves, and records them on the alert as queued.
-func (e *Engine) plan(r *Rule, d *Decision, st *GroupState) error {
+// resolves.
+func (e *Engine) plan(r *Rule, d *Decision) error {
 	if e.Plan == nil || (!d.Act && !d.Resolved) || d.Alert == nil || d.Silenced != "" {
 		return nil
 	}
@@ -388,14 +389,7 @@ func (e *Engine) plan(r *Rule, d *Decision, st *GroupState) error {
 	if err != nil {
 		return fmt.Errorf("%s: plan actions: %w", r.Name, err)
 	}
-	d.Out = out
-	if len(outcomes) > 0 {
-		st.Alert.Actions = append(st.Alert.Actions, outcomes...)
-		if n := len(st.Alert.Actions); n > MaxAlertActions {
-			st.Alert.Actions = st.Alert.Actions[n-MaxAlertActions:]
-		}
-		d.Alert = copyAlert(st.Alert)
-	}
+	d.Out, d.Planned = out, outcomes
 	return nil
 }
 
@@ -497,7 +491,7 @@ func (e *Engine) Due() ([]Decision, error) {
 		}
 		d.Alert = copyAlert(st.Alert)
 		if r := e.Rule(g.config); r != nil {
-			if err := e.plan(r, &d, st); err != nil {
+			if err := e.plan(r, &d); err != nil {
 				return out, err
 			}
 		}
@@ -711,27 +705,6 @@ func (e *Engine) update(config, key, id string, f func(a *Alert) bool) (*Alert, 
 		return copyAlert(st.Alert), nil
 	}
 	return nil, fmt.Errorf("%s: %d conflicting writes in a row: %w", id, maxConflicts, ErrConflict)
-}
-
-// RecordOutcome records where an action of an alert stands, by its key;
-// output, when not nil, becomes the alert's action_script_output.
-func (e *Engine) RecordOutcome(config, key, id string, o ActionOutcome, output *string) error {
-	_, err := e.update(config, key, id, func(a *Alert) bool {
-		i := slices.IndexFunc(a.Actions, func(x ActionOutcome) bool { return x.Key == o.Key })
-		if i >= 0 {
-			a.Actions[i] = o
-		} else {
-			a.Actions = append(a.Actions, o)
-			if n := len(a.Actions); n > MaxAlertActions {
-				a.Actions = a.Actions[n-MaxAlertActions:]
-			}
-		}
-		if output != nil {
-			a.ActionScriptOutput = *output
-		}
-		return true
-	})
-	return err
 }
 
 // Dismiss sets an alert's state to DISMISSED: its actions stop, and the

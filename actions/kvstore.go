@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,10 @@ const StateBucket = "vigil_alert_state"
 // bucket (the transactional outbox): "_out.<idempotency key>".
 const OutboxPrefix = "_out."
 
+// OutcomePrefix starts the keys of action outcomes:
+// "_act.<alert id>.<idempotency key>".
+const OutcomePrefix = "_act."
+
 // KVStore is a StateStore in a JetStream KV bucket: writes carry the
 // revision they read, so engines sharing the event consumer behave as one.
 // Keys are "<config>.<base64url of the group key>"; a state and the action
@@ -31,6 +36,7 @@ const OutboxPrefix = "_out."
 type KVStore struct {
 	kv     jetstream.KeyValue
 	stream jetstream.Stream
+	js     jetstream.JetStream
 	nc     *nats.Conn
 	ctx    context.Context
 }
@@ -59,7 +65,7 @@ func OpenKVStore(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, rep
 			return nil, fmt.Errorf("alert state bucket: allow atomic batches: %w", err)
 		}
 	}
-	return &KVStore{kv: kv, stream: stream, nc: nc, ctx: ctx}, nil
+	return &KVStore{kv: kv, stream: stream, js: js, nc: nc, ctx: ctx}, nil
 }
 
 // KV returns the bucket.
@@ -70,7 +76,7 @@ func stateKey(config, key string) string {
 }
 
 func splitStateKey(k string) (config, key string, ok bool) {
-	if strings.HasPrefix(k, OutboxPrefix) {
+	if strings.HasPrefix(k, "_") {
 		return "", "", false
 	}
 	config, enc, ok := strings.Cut(k, ".")
@@ -170,4 +176,40 @@ func (s *KVStore) Range(config string, f func(config, key string, st *GroupState
 		}
 	}
 	return nil
+}
+
+// PutOutcome writes an action's outcome; it goes after ttl.
+func (s *KVStore) PutOutcome(alertID string, o ActionOutcome, ttl time.Duration) error {
+	b, err := json.Marshal(&o)
+	if err != nil {
+		return err
+	}
+	m := nats.NewMsg(s.subject(OutcomePrefix + alertID + "." + o.Key))
+	m.Data = b
+	m.Header.Set(jetstream.MsgTTLHeader, strconv.FormatInt(int64(ttl/time.Second), 10))
+	if _, err := s.js.PublishMsg(s.ctx, m); err != nil {
+		return fmt.Errorf("outcome %s: %w", o.Key, err)
+	}
+	return nil
+}
+
+// Outcomes returns the outcomes of an alert's actions, oldest first.
+func (s *KVStore) Outcomes(alertID string) ([]ActionOutcome, error) {
+	w, err := s.kv.Watch(s.ctx, OutcomePrefix+alertID+".>", jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop() //nolint:errcheck // a read-only watch
+	var out []ActionOutcome
+	for e := range w.Updates() {
+		if e == nil {
+			break
+		}
+		var o ActionOutcome
+		if json.Unmarshal(e.Value(), &o) == nil {
+			out = append(out, o)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out, nil
 }

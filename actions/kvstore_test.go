@@ -86,7 +86,7 @@ func TestKVStoreTwoEngines(t *testing.T) {
 			t.Fatalf("%s: state %+v rev %d %v", obj, st, rev, err)
 		}
 		// The alert holds the 5 events of its threshold and the throttled ones.
-		if st.Alert.ThrottleCount != perObject-5 || len(st.Alert.Events) != perObject {
+		if st.Alert.ThrottleCount != perObject-5 || len(st.Alert.Events) != min(perObject, MaxAlertEvents) {
 			t.Errorf("%s: throttle_count %d, %d events", obj, st.Alert.ThrottleCount, len(st.Alert.Events))
 		}
 	}

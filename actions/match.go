@@ -22,6 +22,9 @@ type Rule struct {
 	cond    cel.Program // nil: no condition
 	groupBy []cel.Program
 	summary *template.Template // nil: the default summary
+	// usesExtensions is set when a condition or group key reads the
+	// event's extension attributes.
+	usesExtensions bool
 }
 
 // Match is what an event means for a Rule.
@@ -48,6 +51,9 @@ func CompileRule(name string, spec *AlertConfigSpec) (*Rule, error) {
 		return nil, err
 	}
 	program := func(field, expr string, want *cel.Type) (cel.Program, error) {
+		if strings.Contains(expr, "extensions") {
+			r.usesExtensions = true
+		}
 		ast, err := CompileCondition(expr, want)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", name, field, err)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,10 @@ const (
 	// actionsDuplicates is how long the actions stream drops a repeated
 	// request key.
 	actionsDuplicates = 10 * time.Minute
+	// eventsAckWait and actionsAckWait are how long a consumer waits for
+	// an engine or a delivery before it hands the message to another.
+	eventsAckWait  = 10 * time.Second
+	actionsAckWait = 15 * time.Second
 	// outboxGrace is how long an outbox entry may wait for the engine that
 	// wrote it before any engine moves it to the actions stream.
 	outboxGrace = 5 * time.Second
@@ -103,10 +108,11 @@ type Service struct {
 	dead    jetstream.Stream
 	events  jetstream.Stream
 
-	mu     sync.Mutex
-	specs  map[string]*AlertConfigSpec
-	groups map[string]*ActionGroupSpec
-	sils   map[string]*Silence
+	mu       sync.Mutex
+	specs    map[string]*AlertConfigSpec
+	compiled map[string]*Rule
+	groups   map[string]*ActionGroupSpec
+	sils     map[string]*Silence
 
 	handled, delivered atomic.Int64
 	seed               maphash.Seed
@@ -139,7 +145,7 @@ func NewService(ctx context.Context, opts ServiceOptions) (*Service, error) {
 	replicas := max(opts.Replicas, 1)
 	s := &Service{
 		opts: opts, log: opts.Logger.With("component", "rules"),
-		specs: map[string]*AlertConfigSpec{}, groups: map[string]*ActionGroupSpec{}, sils: map[string]*Silence{},
+		specs: map[string]*AlertConfigSpec{}, compiled: map[string]*Rule{}, groups: map[string]*ActionGroupSpec{}, sils: map[string]*Silence{},
 		seed: maphash.MakeSeed(), flush: make(chan []Outbound, 1024),
 	}
 	var err error
@@ -214,7 +220,9 @@ func (s *Service) Start(ctx context.Context) error {
 		// durable one resumes where the engines left off.
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
+		// Deciding takes milliseconds: what an engine that died held comes
+		// back to the others (or to it, restarted) this soon.
+		AckWait:       eventsAckWait,
 		MaxAckPending: 20_000,
 		MaxDeliver:    -1,
 	})
@@ -223,10 +231,11 @@ func (s *Service) Start(ctx context.Context) error {
 		return fmt.Errorf("consumer %s: %w", RulesConsumer, err)
 	}
 	acts, err := s.opts.JS.CreateOrUpdateConsumer(ctx, ActionsStream, jetstream.ConsumerConfig{
-		Durable:       ActionsConsumer,
-		Description:   "action delivery",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       time.Minute,
+		Durable:     ActionsConsumer,
+		Description: "action delivery",
+		AckPolicy:   jetstream.AckExplicitPolicy,
+		// A delivery in progress is kept alive by heartbeats.
+		AckWait:       actionsAckWait,
 		MaxAckPending: 1000,
 		MaxDeliver:    -1,
 	})
@@ -296,24 +305,20 @@ func (s *Service) applyAlertConfig(c config.Change) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	name := c.Object.Name
-	if c.Op == config.OpDelete {
-		delete(s.specs, name)
-	} else {
+	delete(s.specs, name)
+	delete(s.compiled, name)
+	if c.Op != config.OpDelete {
 		spec, err := DecodeAlertConfig(c.Object.Spec)
 		if err != nil {
 			s.log.Error("stored AlertConfig is invalid; it is ignored", "name", name, "err", err)
-			delete(s.specs, name)
+		} else if r, err := CompileRule(name, spec); err != nil {
+			s.log.Error("AlertConfig does not compile; it is ignored", "name", name, "err", err)
 		} else {
-			s.specs[name] = spec
+			s.specs[name], s.compiled[name] = spec, r
 		}
 	}
-	rules := make([]*Rule, 0, len(s.specs))
-	for n, spec := range s.specs {
-		r, err := CompileRule(n, spec)
-		if err != nil {
-			s.log.Error("AlertConfig does not compile; it is ignored", "name", n, "err", err)
-			continue
-		}
+	rules := make([]*Rule, 0, len(s.compiled))
+	for _, r := range s.compiled {
 		rules = append(rules, r)
 	}
 	s.engine.SetRules(rules)
@@ -446,27 +451,29 @@ func (s *Service) consumeEvents(ctx context.Context, cons jetstream.Consumer, wo
 			return
 		}
 		received := time.Now()
-		var ev events.Event
-		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
-			s.log.Warn("unreadable event in the stream; skipped", "subject", msg.Subject(), "err", err)
-			_ = msg.Term()
-			continue
-		}
-		rules := s.engine.RulesFor(ev.Data.EventID)
+		// The subject names the event id: events no rule looks at are
+		// not read.
+		rules := s.engine.RulesFor(subjectEventID(msg.Subject()))
 		if len(rules) == 0 {
 			_ = msg.Ack()
+			continue
+		}
+		ev, err := decodeStored(msg.Data(), rules)
+		if err != nil {
+			s.log.Warn("unreadable event in the stream; skipped", "subject", msg.Subject(), "err", err)
+			_ = msg.Term()
 			continue
 		}
 		var jobs []job
 		var vars map[string]any
 		for _, r := range rules {
-			m, err := r.MatchWith(&ev, &vars)
+			m, err := r.MatchWith(ev, &vars)
 			if err != nil {
 				s.log.Warn("rule fails on event", "config", r.Name, "event", ev.ID, "err", err)
 				continue
 			}
 			if m.Raise || m.Resolve {
-				jobs = append(jobs, job{r: r, m: m, ev: &ev, received: received})
+				jobs = append(jobs, job{r: r, m: m, ev: ev, received: received})
 			}
 		}
 		if len(jobs) == 0 {
@@ -480,6 +487,46 @@ func (s *Service) consumeEvents(ctx context.Context, cons jetstream.Consumer, wo
 			work[maphash.String(s.seed, j.r.Name+"\x00"+j.m.Key)%uint64(len(work))] <- j
 		}
 	}
+}
+
+// subjectEventID returns the event id of a stored event's subject,
+// vigil.journal.<EVENT_ID>.<obj_type>.<obj_name>; event ids need no
+// escaping.
+func subjectEventID(subject string) string {
+	rest, ok := strings.CutPrefix(subject, events.JournalPrefix+".")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, ".")
+	return id
+}
+
+// storedEvent is the part of a stored event that rules read, decoded
+// without the validation it passed when it was published.
+type storedEvent struct {
+	ID     string        `json:"id"`
+	Source string        `json:"source"`
+	Time   time.Time     `json:"time"`
+	Data   events.Record `json:"data"`
+}
+
+// decodeStored reads a stored event: in full when a rule looks at
+// extension attributes, else only the fields rules read.
+func decodeStored(b []byte, rules []*Rule) (*events.Event, error) {
+	for _, r := range rules {
+		if r.usesExtensions {
+			var ev events.Event
+			if err := json.Unmarshal(b, &ev); err != nil {
+				return nil, err
+			}
+			return &ev, nil
+		}
+	}
+	var se storedEvent
+	if err := json.Unmarshal(b, &se); err != nil {
+		return nil, err
+	}
+	return &events.Event{ID: se.ID, Source: se.Source, Time: se.Time, Type: se.Data.EventID, Data: se.Data}, nil
 }
 
 func (s *Service) work(in chan job) {
@@ -689,6 +736,25 @@ func Backoff(n int, base, limit, retryAfter time.Duration) time.Duration {
 	return d
 }
 
+// heartbeat tells the consumer every period that msg is in progress,
+// until the returned function is called.
+func heartbeat(msg jetstream.Msg, period time.Duration) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				_ = msg.InProgress()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
 func (s *Service) handleAction(ctx context.Context, msg jetstream.Msg) {
 	var q ActionRequest
 	if err := json.Unmarshal(msg.Data(), &q); err != nil {
@@ -707,9 +773,9 @@ func (s *Service) handleAction(ctx context.Context, msg jetstream.Msg) {
 	if g == nil {
 		err = permanent("ActionGroup %q does not exist", q.Group)
 	} else {
-		d := s.deliver
-		d.Heartbeat = func() { _ = msg.InProgress() }
-		res, err = d.Deliver(ctx, &q, g)
+		stop := heartbeat(msg, actionsAckWait/3)
+		res, err = s.deliver.Deliver(ctx, &q, g)
+		stop()
 	}
 	if ctx.Err() != nil {
 		return // stopping: the request is redelivered
@@ -720,11 +786,8 @@ func (s *Service) handleAction(ctx context.Context, msg jetstream.Msg) {
 		if res.Failed != "" {
 			o.Status, o.Error = OutcomeFailed, res.Failed
 		}
-		var output *string
-		if q.Kind == ActionControlScript {
-			output = &res.Output
-		}
-		s.record(&q, o, output)
+		o.Output = res.Output
+		s.record(&q, o)
 		s.delivered.Add(1)
 		_ = msg.Ack()
 		return
@@ -734,7 +797,7 @@ func (s *Service) handleAction(ctx context.Context, msg jetstream.Msg) {
 	o.Error = err.Error()
 	if !f.Permanent && tries < maxTries {
 		o.Status = OutcomeRetrying
-		s.record(&q, o, nil)
+		s.record(&q, o)
 		_ = msg.NakWithDelay(Backoff(tries, backoff, maxBackoff, f.RetryAfter))
 		return
 	}
@@ -746,16 +809,19 @@ func (s *Service) handleAction(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	o.Status = OutcomeDead
-	s.record(&q, o, nil)
+	s.record(&q, o)
 	s.log.Warn("action dead-lettered", "key", q.Key, "kind", q.Kind, "config", q.Config, "tries", tries, "err", err)
 	_ = msg.Ack()
 }
 
-// record writes an outcome on the alert; an alert that is gone (expired,
-// or replaced by a newer one) keeps nothing.
-func (s *Service) record(q *ActionRequest, o ActionOutcome, output *string) {
-	err := s.engine.RecordOutcome(q.Config, q.GroupKey, q.Notice.ID, o, output)
-	if err != nil && !errors.Is(err, ErrNoAlert) {
+// record writes an action's outcome beside its alert's state; it lives as
+// long as the alert can.
+func (s *Service) record(q *ActionRequest, o ActionOutcome) {
+	ttl := DefaultExpiry
+	if r := s.engine.Rule(q.Config); r != nil && r.Spec.Expiry != 0 {
+		ttl = r.Spec.Expiry.D()
+	}
+	if err := s.store.PutOutcome(q.Notice.ID, o, ttl+time.Hour); err != nil {
 		s.log.Warn("record action outcome", "key", q.Key, "err", err)
 	}
 }

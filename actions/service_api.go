@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -53,6 +54,15 @@ func (s *Service) Alert(_ context.Context, id string) (*Alert, error) {
 	}
 	if found == nil {
 		return nil, fmt.Errorf("%s: %w", id, ErrNoAlert)
+	}
+	if found.Actions, err = s.store.Outcomes(id); err != nil {
+		return nil, err
+	}
+	var last time.Time
+	for _, o := range found.Actions {
+		if o.Kind == ActionControlScript && o.Execution != "" && !o.At.Before(last) {
+			found.ActionScriptOutput, last = o.Output, o.At
+		}
 	}
 	return found, nil
 }
@@ -140,25 +150,10 @@ func (s *Service) Test(_ context.Context, ev *events.Event) ([]TestResult, error
 			return nil, err
 		}
 		res.Alert, res.Outcome = d.Alert, outcomeOf(d, st)
-		if d.Alert != nil {
-			for _, o := range d.Alert.Actions {
-				if o.Status == OutcomeQueued && slicesContainsKey(d.Out, o.Key) {
-					res.Actions = append(res.Actions, o)
-				}
-			}
-		}
+		res.Actions = d.Planned
 		out = append(out, res)
 	}
 	return out, nil
-}
-
-func slicesContainsKey(out []Outbound, key string) bool {
-	for _, o := range out {
-		if o.Key == key {
-			return true
-		}
-	}
-	return false
 }
 
 func outcomeOf(d *Decision, before *GroupState) string {
@@ -247,6 +242,6 @@ func (s *Service) Replay(ctx context.Context, seq uint64) (*DeadLetter, error) {
 	if err := s.dead.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, fmt.Errorf("replay %d: remove the dead letter: %w", seq, err)
 	}
-	s.record(&q, ActionOutcome{Key: q.Key, Kind: q.Kind, Target: q.Target(), Resolve: q.Resolve, Status: OutcomeQueued, At: s.opts.Now().UTC()}, nil)
+	s.record(&q, ActionOutcome{Key: q.Key, Kind: q.Kind, Target: q.Target(), Resolve: q.Resolve, Status: OutcomeQueued, At: s.opts.Now().UTC()})
 	return dl, nil
 }

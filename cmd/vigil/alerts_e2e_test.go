@@ -1,0 +1,378 @@
+package main
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/actions"
+)
+
+// hookRecorder is a webhook receiver on loopback that records each
+// delivery's webhook-id and body.
+type hookRecorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	ids  []string
+	body [][]byte
+	hdr  []http.Header
+}
+
+func newHookRecorder(t *testing.T) *hookRecorder {
+	h := &hookRecorder{}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		h.ids = append(h.ids, r.Header.Get("webhook-id"))
+		h.body = append(h.body, b)
+		h.hdr = append(h.hdr, r.Header.Clone())
+		h.mu.Unlock()
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *hookRecorder) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.ids)
+}
+
+func postEvent(t *testing.T, s *server, body string) bool {
+	t.Helper()
+	req, _ := http.NewRequest("POST", s.API+"/api/v1/events", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode == http.StatusCreated
+}
+
+func getJSON(t *testing.T, s *server, path string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.API+path, nil)
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("GET %s: %v: %s", path, err, b)
+	}
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+const signingSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// checkSignature verifies a Standard Webhooks signature the way the
+// specification describes (the actions package's tests check this
+// reading against the published vector).
+func checkSignature(h http.Header, body []byte) bool {
+	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(signingSecret, "whsec_"))
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(h.Get("webhook-id") + "." + h.Get("webhook-timestamp") + "."))
+	m.Write(body)
+	want := "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	for _, s := range strings.Fields(h.Get("webhook-signature")) {
+		if hmac.Equal([]byte(s), []byte(want)) {
+			return true
+		}
+	}
+	return false
+}
+
+func serverDown(obj string, pct int) string {
+	return fmt.Sprintf(`{"event_id":"SERVER_DOWN","obj_type":"pool","obj_name":%q,"event_details":{"se_hm_pool_details":{"pool":%q,"percent_servers_up":%d,"server":{"ip":{"addr":"10.0.0.5","type":"V4"},"port":8080}}}}`, obj, obj, pct)
+}
+
+// TestAlertRunsScriptAndWebhook: "3 SERVER_DOWN on pool web within 60s"
+// with an ActionGroup running a ControlScript and a signed webhook gives
+// one alert, one execution whose sys.argv[1] holds the alert with its 3
+// events in Avi's shape, and one signed delivery; a 4th event in the
+// throttle only counts; SERVER_UP resolves the alert.
+func TestAlertRunsScriptAndWebhook(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the sandbox needs root")
+	}
+	hook := newHookRecorder(t)
+	s := startServer(t, t.TempDir(), nil)
+	yaml := scriptYAML("on-down", `import sys, json
+alert = json.loads(sys.argv[1])
+print("alert", alert["name"], alert["level"], alert["reason"], alert["obj_name"], alert["threshold"], alert["throttle_count"])
+for e in alert["events"]:
+    print("event", e["event_id"], e["obj_name"], e["report_timestamp"], sorted(e["event_details"]))`, "") + fmt.Sprintf(`---
+kind: Secret
+name: signing
+spec:
+  data: {key: %q}
+---
+kind: ActionGroup
+name: ops
+spec:
+  controlscript: on-down
+  webhooks:
+    - url: %s/hook
+      secret: {name: signing, key: key}
+---
+kind: AlertConfig
+name: web-down
+spec:
+  events: [SERVER_DOWN]
+  resolve_events: [SERVER_UP]
+  obj_type: pool
+  obj_name: web
+  category: rolling_window
+  threshold: 3
+  window: 60s
+  level: high
+  action_group: ops
+`, signingSecret, hook.URL)
+	if _, errOut, code := s.CLI(t, yaml, "apply", "-f", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	time.Sleep(200 * time.Millisecond) // the engine follows the config
+	for range 3 {
+		if !postEvent(t, s, serverDown("web", 50)) {
+			t.Fatal("publish failed")
+		}
+	}
+	waitFor(t, "the webhook", 20*time.Second, func() bool { return hook.count() == 1 })
+	hook.mu.Lock()
+	if !checkSignature(hook.hdr[0], hook.body[0]) {
+		t.Errorf("webhook signature does not verify: %v", hook.hdr[0])
+	}
+	hook.mu.Unlock()
+
+	type execution struct {
+		ID      string          `json:"id"`
+		Status  string          `json:"status"`
+		Trigger string          `json:"trigger"`
+		Alert   json.RawMessage `json:"alert"`
+		Stdout  string          `json:"stdout"`
+	}
+	var execs struct {
+		Items []execution `json:"items"`
+	}
+	waitFor(t, "the execution", 20*time.Second, func() bool {
+		getJSON(t, s, "/api/v1/executions", &execs)
+		return len(execs.Items) == 1 && execs.Items[0].Status == "succeeded"
+	})
+	ex := execs.Items[0]
+	var avi actions.AviAlert
+	if err := json.Unmarshal(ex.Alert, &avi); err != nil {
+		t.Fatal(err)
+	}
+	if ex.Trigger != "alert" || len(avi.Events) != 3 || avi.Level != "ALERT_HIGH" || avi.Reason != "threshold_exceeded" ||
+		avi.ObjName != "web" || avi.Threshold != 3 || !strings.HasPrefix(avi.Name, "web-down-") {
+		t.Fatalf("execution alert: %s", ex.Alert)
+	}
+	if strings.Count(ex.Stdout, "event SERVER_DOWN web ") != 3 || !strings.Contains(ex.Stdout, "['se_hm_pool_details']") {
+		t.Fatalf("script output:\n%s", ex.Stdout)
+	}
+
+	// A 4th event in the throttle only counts.
+	postEvent(t, s, serverDown("web", 25))
+	type alert struct {
+		ID                 string `json:"id"`
+		State              string `json:"state"`
+		ThrottleCount      int    `json:"throttle_count"`
+		ActionScriptOutput string `json:"action_script_output"`
+		Actions            []struct {
+			Kind, Status, Execution string
+		} `json:"actions"`
+	}
+	var alerts struct {
+		Items []alert `json:"items"`
+	}
+	waitFor(t, "the throttle count", 10*time.Second, func() bool {
+		getJSON(t, s, "/api/v1/alerts", &alerts)
+		return len(alerts.Items) == 1 && alerts.Items[0].ThrottleCount == 1
+	})
+	a := alerts.Items[0]
+	if a.State != "THROTTLED" {
+		t.Fatalf("alert: %+v", a)
+	}
+	waitFor(t, "the outcomes on the alert", 10*time.Second, func() bool {
+		getJSON(t, s, "/api/v1/alerts/"+a.ID, &a)
+		return strings.Contains(a.ActionScriptOutput, "alert web-down-") && len(a.Actions) == 2
+	})
+	for _, o := range a.Actions {
+		if o.Status != "delivered" || (o.Kind == "controlscript") != (o.Execution == ex.ID) {
+			t.Errorf("outcome %+v", o)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	getJSON(t, s, "/api/v1/executions", &execs)
+	if len(execs.Items) != 1 || hook.count() != 1 {
+		t.Fatalf("throttled event acted: %d executions, %d webhooks", len(execs.Items), hook.count())
+	}
+
+	// SERVER_UP resolves it.
+	postEvent(t, s, `{"event_id":"SERVER_UP","obj_type":"pool","obj_name":"web"}`)
+	waitFor(t, "the resolve", 10*time.Second, func() bool {
+		var one alert
+		getJSON(t, s, "/api/v1/alerts/"+a.ID, &one)
+		return one.State == "RESOLVED"
+	})
+	if hook.count() != 1 {
+		t.Fatalf("resolve without on_resolve notified: %d webhooks", hook.count())
+	}
+	term(t, s)
+}
+
+// TestKillWithAlertsFiring: kill -9 of vigil serve in a stream of events
+// whose every one raises an action. After a restart the receiver has seen
+// the idempotency key of every acknowledged event's action, and a repeated
+// delivery carries a key it saw before.
+func TestKillWithAlertsFiring(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test")
+	}
+	hook := newHookRecorder(t)
+	dir := t.TempDir()
+	s := startServer(t, dir, nil)
+	yaml := fmt.Sprintf(`kind: ActionGroup
+name: hook
+spec:
+  webhooks: [{url: %s}]
+---
+kind: AlertConfig
+name: every
+spec:
+  events: [SERVER_DOWN]
+  throttle: 0s
+  action_group: hook
+`, hook.URL)
+	if _, errOut, code := s.CLI(t, yaml, "apply", "-f", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	time.Sleep(200 * time.Millisecond)
+
+	const objects = 10
+	var (
+		mu      sync.Mutex
+		acked   = map[string]string{} // event id → object
+		pending = map[string]string{}
+		n       atomic.Int64
+		stop    atomic.Bool
+		wg      sync.WaitGroup
+	)
+	send := func(srv *server, id, obj string) bool {
+		return postEvent(t, srv, fmt.Sprintf(`{"id":%q,"event_id":"SERVER_DOWN","obj_type":"pool","obj_name":%q}`, id, obj))
+	}
+	for c := range 4 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				id, obj := fmt.Sprintf("ev-%d-%d", c, i), fmt.Sprintf("p%d", (c+i)%objects)
+				mu.Lock()
+				pending[id] = obj
+				mu.Unlock()
+				if !send(s, id, obj) {
+					return
+				}
+				mu.Lock()
+				delete(pending, id)
+				acked[id] = obj
+				mu.Unlock()
+				n.Add(1)
+				time.Sleep(5 * time.Millisecond) // a steady stream, not a flood
+			}
+		})
+	}
+	t0 := time.Now()
+	waitFor(t, "300 events acknowledged with deliveries under way", 60*time.Second, func() bool { return n.Load() >= 300 && hook.count() > 50 })
+	t.Logf("kill after %s: %d acked, %d delivered", time.Since(t0), n.Load(), hook.count())
+	_ = s.Cmd.Process.Signal(syscall.SIGKILL)
+	stop.Store(true)
+	wg.Wait()
+	<-s.Exited()
+	seenAtKill := hook.count()
+
+	s2 := startServer(t, dir, nil)
+	// Events that were sent but not acknowledged are sent again, as a
+	// producer does; the stream drops the ones that were stored.
+	for id, obj := range pending {
+		if !send(s2, id, obj) {
+			t.Fatalf("re-send %s", id)
+		}
+		acked[id] = obj
+	}
+	want := map[string]bool{}
+	for id, obj := range acked {
+		want[actions.ActionKey("every", fmt.Sprintf(`["pool","%s"]`, obj), id, actions.ActionWebhook, 0, false)] = true
+	}
+	missing := func() int {
+		hook.mu.Lock()
+		defer hook.mu.Unlock()
+		got := map[string]bool{}
+		for _, id := range hook.ids {
+			got[id] = true
+		}
+		m := 0
+		for k := range want {
+			if !got[k] {
+				m++
+			}
+		}
+		return m
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	t1 := time.Now()
+	for missing() > 0 {
+		if time.Since(t1) > 5*time.Second {
+			t.Logf("%d missing, %d delivered", missing(), hook.count())
+			t1 = time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d keys never delivered (%d deliveries)\n%s", missing(), len(want), hook.count(), s2.Logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	hook.mu.Lock()
+	seen, repeats := map[string]bool{}, 0
+	for _, id := range hook.ids {
+		if !want[id] {
+			t.Errorf("a delivery with a key no event caused: %q", id)
+		}
+		if seen[id] {
+			repeats++
+		}
+		seen[id] = true
+	}
+	total := len(hook.ids)
+	hook.mu.Unlock()
+	t.Logf("%d events acknowledged (%d re-sent after the kill); %d deliveries before the kill, %d in all, %d repeats of a key already seen",
+		len(acked), len(pending), seenAtKill, total, repeats)
+	term(t, s2)
+}
