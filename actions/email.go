@@ -69,7 +69,7 @@ func sendEmail(ctx context.Context, a EmailAction, m EmailMessage, password stri
 	if err != nil {
 		return fmt.Errorf("dial: %w", ctxError(ctx, err))
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	stop := deadlineFromContext(ctx, conn)
 	defer stop()
 	if err := smtpSession(conn, host, a, from, to, msg, password, tlsConf); err != nil {
@@ -87,7 +87,7 @@ func smtpSession(conn net.Conn, host string, a EmailAction, from *mail.Address, 
 	if err != nil {
 		return smtpError("greeting", err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if err := c.Hello(emailLocalName()); err != nil {
 		return smtpError("ehlo", err)
 	}

@@ -29,10 +29,9 @@ type testSMTPBackend struct {
 	// Rcpt, when set, answers each RCPT.
 	Rcpt func(to string) error
 
-	mu     sync.Mutex
-	auths  []testSMTPAuth
-	mails  []testSMTPMail
-	closed bool
+	mu    sync.Mutex
+	auths []testSMTPAuth
+	mails []testSMTPMail
 }
 
 // testSMTPAuth is one AUTH PLAIN try.

@@ -198,9 +198,10 @@ func NewService(ctx context.Context, opts ServiceOptions) (*Service, error) {
 // Engine returns the rules engine.
 func (s *Service) Engine() *Engine { return s.engine }
 
-// Handled counts the event matches this instance decided; Delivered the
-// actions it delivered.
-func (s *Service) Handled() int64   { return s.handled.Load() }
+// Handled counts the event matches this instance decided.
+func (s *Service) Handled() int64 { return s.handled.Load() }
+
+// Delivered counts the actions this instance delivered.
 func (s *Service) Delivered() int64 { return s.delivered.Load() }
 
 // Start follows the AlertConfigs, ActionGroups and Silences, and once they

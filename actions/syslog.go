@@ -67,7 +67,7 @@ func SendSyslog(ctx context.Context, a SyslogAction, m SyslogMessage, tlsConf *t
 	if err != nil {
 		return fmt.Errorf("syslog %s: dial: %w", a.Address, ctxError(ctx, err))
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	stop := deadlineFromContext(ctx, conn)
 	defer stop()
 	if _, err := conn.Write(frame); err != nil {

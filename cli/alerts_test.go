@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -250,7 +249,7 @@ func startAlertsAPI(t *testing.T, alerts controller.Alerts) {
 		Store:  newTokenStore(),
 		Bus:    noBus{},
 		Alerts: alerts,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)

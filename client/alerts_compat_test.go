@@ -118,16 +118,20 @@ func TestAlertTypesMatchActions(t *testing.T) {
 	})
 
 	for _, st := range []struct{ client, actions string }{
-		{client.AlertOn, actions.StateOn}, {client.AlertThrottled, actions.StateThrottled},
-		{client.AlertResolved, actions.StateResolved}, {client.AlertDismissed, actions.StateDismissed},
+		{client.AlertOn, actions.StateOn},
+		{client.AlertThrottled, actions.StateThrottled},
+		{client.AlertResolved, actions.StateResolved},
+		{client.AlertDismissed, actions.StateDismissed},
 	} {
 		if st.client != st.actions {
 			t.Errorf("client state %q, actions says %q", st.client, st.actions)
 		}
 	}
 	for _, st := range []struct{ client, actions string }{
-		{client.OutcomeQueued, actions.OutcomeQueued}, {client.OutcomeDelivered, actions.OutcomeDelivered},
-		{client.OutcomeRetrying, actions.OutcomeRetrying}, {client.OutcomeDead, actions.OutcomeDead},
+		{client.OutcomeQueued, actions.OutcomeQueued},
+		{client.OutcomeDelivered, actions.OutcomeDelivered},
+		{client.OutcomeRetrying, actions.OutcomeRetrying},
+		{client.OutcomeDead, actions.OutcomeDead},
 		{client.OutcomeFailed, actions.OutcomeFailed},
 	} {
 		if st.client != st.actions {

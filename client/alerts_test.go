@@ -53,8 +53,10 @@ func TestAlertsAndDeadLetters(t *testing.T) {
 				t.Errorf("test: Content-Type %q", r.Header.Get("Content-Type"))
 			}
 			writeJSON(w, 200, map[string]any{"results": []any{
-				map[string]any{"config": "web-down", "matched": true, "key": "pool/web", "outcome": "raise",
-					"actions": []any{map[string]any{"target": "webhooks[0]", "status": "queued"}}},
+				map[string]any{
+					"config": "web-down", "matched": true, "key": "pool/web", "outcome": "raise",
+					"actions": []any{map[string]any{"target": "webhooks[0]", "status": "queued"}},
+				},
 				map[string]any{"config": "db-down", "matched": false, "reason": "event_id is not POOL_DOWN"},
 			}})
 		case r.Method == "GET" && r.URL.Path == "/api/v1/deadletters" && r.URL.Query().Get("cursor") == "":
