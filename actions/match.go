@@ -58,7 +58,7 @@ func CompileRule(name string, spec *AlertConfigSpec) (*Rule, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", name, field, err)
 		}
-		p, err := env.Program(ast)
+		p, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", name, field, err)
 		}
