@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -443,6 +444,20 @@ func (s *Service) consumeEvents(ctx context.Context, cons jetstream.Consumer, wo
 		<-ctx.Done()
 		it.Stop()
 	}()
+	// Matchers read and match events in parallel; the order of two events
+	// of one group may change by the time it takes to match one, which
+	// the windows' lateness bound absorbs.
+	msgs := make(chan jetstream.Msg, 256)
+	var matchers sync.WaitGroup
+	for range max(runtime.GOMAXPROCS(0), 2) {
+		matchers.Go(func() {
+			for msg := range msgs {
+				s.match(msg, work)
+			}
+		})
+	}
+	defer matchers.Wait()
+	defer close(msgs)
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -451,42 +466,48 @@ func (s *Service) consumeEvents(ctx context.Context, cons jetstream.Consumer, wo
 			}
 			return
 		}
-		received := time.Now()
-		// The subject names the event id: events no rule looks at are
-		// not read.
-		rules := s.engine.RulesFor(subjectEventID(msg.Subject()))
-		if len(rules) == 0 {
-			_ = msg.Ack()
-			continue
-		}
-		ev, err := decodeStored(msg.Data(), rules)
+		msgs <- msg
+	}
+}
+
+// match runs an event through the rules of its id and hands the matches
+// to the workers.
+func (s *Service) match(msg jetstream.Msg, work []chan job) {
+	received := time.Now()
+	// The subject names the event id: events no rule looks at are not
+	// read.
+	rules := s.engine.RulesFor(subjectEventID(msg.Subject()))
+	if len(rules) == 0 {
+		_ = msg.Ack()
+		return
+	}
+	ev, err := decodeStored(msg.Data(), rules)
+	if err != nil {
+		s.log.Warn("unreadable event in the stream; skipped", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		return
+	}
+	var jobs []job
+	var vars map[string]any
+	for _, r := range rules {
+		m, err := r.MatchWith(ev, &vars)
 		if err != nil {
-			s.log.Warn("unreadable event in the stream; skipped", "subject", msg.Subject(), "err", err)
-			_ = msg.Term()
+			s.log.Warn("rule fails on event", "config", r.Name, "event", ev.ID, "err", err)
 			continue
 		}
-		var jobs []job
-		var vars map[string]any
-		for _, r := range rules {
-			m, err := r.MatchWith(ev, &vars)
-			if err != nil {
-				s.log.Warn("rule fails on event", "config", r.Name, "event", ev.ID, "err", err)
-				continue
-			}
-			if m.Raise || m.Resolve {
-				jobs = append(jobs, job{r: r, m: m, ev: ev, received: received})
-			}
+		if m.Raise || m.Resolve {
+			jobs = append(jobs, job{r: r, m: m, ev: ev, received: received})
 		}
-		if len(jobs) == 0 {
-			_ = msg.Ack()
-			continue
-		}
-		t := &tracker{msg: msg}
-		t.n.Store(int32(len(jobs)))
-		for _, j := range jobs {
-			j.t = t
-			work[maphash.String(s.seed, j.r.Name+"\x00"+j.m.Key)%uint64(len(work))] <- j
-		}
+	}
+	if len(jobs) == 0 {
+		_ = msg.Ack()
+		return
+	}
+	t := &tracker{msg: msg}
+	t.n.Store(int32(len(jobs)))
+	for _, j := range jobs {
+		j.t = t
+		work[maphash.String(s.seed, j.r.Name+"\x00"+j.m.Key)%uint64(len(work))] <- j
 	}
 }
 
