@@ -283,8 +283,18 @@ func (e *Engine) Apply(r *Rule, m Match, ev *events.Event) (*Decision, error) {
 	return nil, fmt.Errorf("%s: group %s: %d conflicting writes in a row: %w", r.Name, m.Key, maxConflicts, ErrConflict)
 }
 
+// optimisticLoader is a StateStore that may answer "none" for a key it has
+// not seen, leaving the revision check of Save to correct it.
+type optimisticLoader interface {
+	LoadOptimistic(config, key string) (*GroupState, uint64, error)
+}
+
 func (e *Engine) applyOnce(r *Rule, m Match, ev *events.Event) (*Decision, error) {
-	st, rev, err := e.Store.Load(r.Name, m.Key)
+	load := e.Store.Load
+	if o, ok := e.Store.(optimisticLoader); ok {
+		load = o.LoadOptimistic
+	}
+	st, rev, err := load(r.Name, m.Key)
 	if err != nil {
 		return nil, fmt.Errorf("%s: load state: %w", r.Name, err)
 	}

@@ -113,26 +113,34 @@ func (s *KVStore) Load(config, key string) (*GroupState, uint64, error) {
 // Save writes st, and the requests of out under OutboxPrefix, in one
 // atomic batch if the state's revision is still rev.
 func (s *KVStore) Save(config, key string, st *GroupState, rev uint64, out []Outbound) error {
+	_, err := s.SaveRev(config, key, st, rev, out)
+	return err
+}
+
+// SaveRev is Save, and returns the state's new revision.
+func (s *KVStore) SaveRev(config, key string, st *GroupState, rev uint64, out []Outbound) (uint64, error) {
 	b, err := json.Marshal(st)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	msgs := make([]*nats.Msg, 0, 1+len(out))
-	m := nats.NewMsg(s.subject(stateKey(config, key)))
-	m.Data = b
-	m.Header.Set(events.HeaderExpectedLastSubjSeq, strconv.FormatUint(rev, 10))
-	msgs = append(msgs, m)
 	for _, o := range out {
 		om := nats.NewMsg(s.subject(OutboxPrefix + o.Key))
 		om.Data = o.Data
 		msgs = append(msgs, om)
 	}
-	if _, err := events.AtomicPublish(s.ctx, s.nc, msgs, nil); errors.Is(err, events.ErrWrongLastSequence) {
-		return fmt.Errorf("%s %s: %w", config, key, ErrConflict)
+	// The state comes last: the sequence of the batch is its revision.
+	m := nats.NewMsg(s.subject(stateKey(config, key)))
+	m.Data = b
+	m.Header.Set(events.HeaderExpectedLastSubjSeq, strconv.FormatUint(rev, 10))
+	msgs = append(msgs, m)
+	seq, err := events.AtomicPublish(s.ctx, s.nc, msgs, nil)
+	if errors.Is(err, events.ErrWrongLastSequence) {
+		return 0, fmt.Errorf("%s %s: %w", config, key, ErrConflict)
 	} else if err != nil {
-		return fmt.Errorf("%s %s: %w", config, key, err)
+		return 0, fmt.Errorf("%s %s: %w", config, key, err)
 	}
-	return nil
+	return seq, nil
 }
 
 // markerTTL is how long the marker of a removed key stays.

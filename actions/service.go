@@ -92,8 +92,8 @@ type ServiceOptions struct {
 	// Expired alerts are removed every 60 ticks.
 	Tick time.Duration
 	// OnDecision, when set, is called after each decision is saved, with
-	// the time its event was received.
-	OnDecision func(d *Decision, received time.Time)
+	// its event and the time the event was received.
+	OnDecision func(d *Decision, ev *events.Event, received time.Time)
 }
 
 // Service runs the rules engine on the events stream and delivers the
@@ -185,7 +185,7 @@ func NewService(ctx context.Context, opts ServiceOptions) (*Service, error) {
 		return nil, fmt.Errorf("stream %s: %w", events.EventsStream, err)
 	}
 	s.engine = &Engine{
-		Now: opts.Now, Store: s.store,
+		Now: opts.Now, Store: NewCachedStore(s.store, DefaultCachedStates),
 		NewID: func() string { return "alert-" + uuid.Must(uuid.NewV7()).String() },
 		Plan:  s.plan,
 	}
@@ -564,7 +564,7 @@ func (s *Service) work(in chan job) {
 			s.flush <- d.Out
 		}
 		if s.opts.OnDecision != nil {
-			s.opts.OnDecision(d, j.received)
+			s.opts.OnDecision(d, j.ev, j.received)
 		}
 		j.t.done(nil)
 	}
