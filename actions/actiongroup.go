@@ -441,7 +441,7 @@ func validHeaderName(k string) bool {
 func init() {
 	config.Register(config.Kind{
 		Name:        KindActionGroup,
-		Description: "what happens when an alert is raised: a ControlScript, webhooks, Slack, syslog, email, an event (checked and stored; not yet acted on)",
+		Description: "what happens when an alert is raised: a ControlScript, webhooks, Slack, syslog, email, an event, or the autoscale manager; retried, then dead-lettered",
 		Validate: func(spec json.RawMessage) error {
 			_, err := DecodeActionGroup(spec)
 			return err

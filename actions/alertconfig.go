@@ -374,7 +374,7 @@ func validateAlertConfig(spec json.RawMessage) error {
 func init() {
 	config.Register(config.Kind{
 		Name:        KindAlertConfig,
-		Description: "which events raise an alert, when, and the ActionGroup that acts on it (checked and stored; the rules engine that acts on it is not built yet)",
+		Description: "which events raise an alert, when, and the ActionGroup that acts on it",
 		Validate:    validateAlertConfig,
 	})
 }

@@ -179,14 +179,24 @@ type Engine struct {
 	byEvent  map[string][]*Rule
 	byName   map[string]*Rule
 	silences []*Silence
+	// silenceLabels is set when a silence reads labels.
+	silenceLabels bool
 }
 
 // SetSilences replaces the silences.
 func (e *Engine) SetSilences(silences []*Silence) {
 	silences = slices.Clone(silences)
+	labels := slices.ContainsFunc(silences, (*Silence).UsesLabels)
 	e.mu.Lock()
-	e.silences = silences
+	e.silences, e.silenceLabels = silences, labels
 	e.mu.Unlock()
+}
+
+// SilencesUseLabels reports whether a silence reads the events' labels.
+func (e *Engine) SilencesUseLabels() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.silenceLabels
 }
 
 // silence names an active silence that covers an alert of config raised
@@ -498,6 +508,13 @@ func (e *Engine) Due() ([]Decision, error) {
 		if a := st.Alert; a != nil {
 			a.State, a.Acted = StateOn, now
 			d.Act = true
+			// Silences match on the newest event collected (its labels
+			// are not kept).
+			if n := len(a.Events); n > 0 {
+				if name := e.silence(g.config, &events.Event{Data: a.Events[n-1]}, now); name != "" {
+					a.Acted, d.Act, d.Silenced = time.Time{}, false, name
+				}
+			}
 		}
 		d.Alert = copyAlert(st.Alert)
 		if r := e.Rule(g.config); r != nil {

@@ -268,6 +268,33 @@ func TestEngineModes(t *testing.T) {
 
 // TestEngineSilence: inside a silence the alert is recorded but its
 // actions are held back; after it, the next match acts.
+// TestEngineOnceAfterSilenced: a once_after group whose time comes inside
+// a silence records its alert and holds back the actions.
+func TestEngineOnceAfterSilenced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := newScenario(t, `{"events": ["SERVER_DOWN"], "mode": {"once_after": "1m"}}`)
+		ends := time.Now().Add(30 * time.Minute).UTC().Format(time.RFC3339)
+		sil, err := CompileSilence("upgrade", json.RawMessage(`{"matchers": [{"field": "obj_name", "value": "web"}], "ends": "`+ends+`", "comment": "upgrade"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc.send("SERVER_DOWN", "web", 0)
+		sc.send("SERVER_DOWN", "api", 0)
+		sc.e.SetSilences([]*Silence{sil})
+		time.Sleep(2 * time.Minute)
+		ds, err := sc.e.Due()
+		if err != nil || len(ds) != 2 {
+			t.Fatalf("due: %+v %v", ds, err)
+		}
+		for _, d := range ds {
+			web := d.Alert.ObjName == "web"
+			if d.Act == web || (d.Silenced == "upgrade") != web {
+				t.Errorf("%s: act %v silenced %q", d.Alert.ObjName, d.Act, d.Silenced)
+			}
+		}
+	})
+}
+
 func TestEngineSilence(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sc := newScenario(t, `{"events": ["SERVER_DOWN"], "throttle": "1h"}`)

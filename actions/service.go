@@ -481,7 +481,7 @@ func (s *Service) match(msg jetstream.Msg, work []chan job) {
 		_ = msg.Ack()
 		return
 	}
-	ev, err := decodeStored(msg.Data(), rules)
+	ev, err := decodeStored(msg.Data(), rules, s.engine.SilencesUseLabels())
 	if err != nil {
 		s.log.Warn("unreadable event in the stream; skipped", "subject", msg.Subject(), "err", err)
 		_ = msg.Term()
@@ -532,11 +532,11 @@ type storedEvent struct {
 	Data   events.Record `json:"data"`
 }
 
-// decodeStored reads a stored event: in full when a rule looks at
-// extension attributes, else only the fields rules read.
-func decodeStored(b []byte, rules []*Rule) (*events.Event, error) {
+// decodeStored reads a stored event: in full when a rule or a silence
+// looks at extension attributes, else only the fields rules read.
+func decodeStored(b []byte, rules []*Rule, labels bool) (*events.Event, error) {
 	for _, r := range rules {
-		if r.usesExtensions {
+		if labels || r.usesExtensions {
 			var ev events.Event
 			if err := json.Unmarshal(b, &ev); err != nil {
 				return nil, err
@@ -588,7 +588,7 @@ func (s *Service) flusher(ctx context.Context) {
 // queue publishes an outbox entry to the actions stream and removes it
 // from the outbox. The stream drops a repeated key, and so does the
 // receiver: the key travels with the request.
-func (s *Service) queue(ctx context.Context, o Outbound) {
+func (s *Service) queue(ctx context.Context, o Outbound) bool {
 	var q struct {
 		Kind string `json:"kind"`
 	}
@@ -598,16 +598,18 @@ func (s *Service) queue(ctx context.Context, o Outbound) {
 	}
 	if _, err := s.opts.JS.Publish(ctx, ActionsPrefix+"."+q.Kind, o.Data, jetstream.WithMsgID(o.Key)); err != nil {
 		s.log.Warn("queue action; it stays in the outbox", "key", o.Key, "err", err)
-		return
+		return false
 	}
 	if err := s.store.DeleteOutbound(o.Key); err != nil {
 		s.log.Warn("remove queued action from the outbox", "key", o.Key, "err", err)
 	}
+	return true
 }
 
 // watchOutbox follows the outbox and queues the entries that stayed
 // longer than outboxGrace: those of an engine that died between saving a
-// decision and queueing its actions.
+// decision and queueing its actions, and those the actions stream refused
+// (full), tried again every outboxGrace.
 func (s *Service) watchOutbox(ctx context.Context) error {
 	w, err := s.store.KV().Watch(ctx, OutboxPrefix+">")
 	if err != nil {
@@ -639,9 +641,14 @@ func (s *Service) watchOutbox(ctx context.Context) error {
 				pending[k] = entry{Outbound{Key: k, Data: e.Value()}, time.Now()}
 			case now := <-t.C:
 				for k, e := range pending {
-					if now.Sub(e.seen) >= outboxGrace {
-						s.queue(ctx, e.o)
+					if now.Sub(e.seen) < outboxGrace {
+						continue
+					}
+					if s.queue(ctx, e.o) {
 						delete(pending, k)
+					} else {
+						// The actions stream is full or away: again later.
+						pending[k] = entry{e.o, now}
 					}
 				}
 			case <-ctx.Done():

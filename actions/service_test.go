@@ -586,3 +586,54 @@ spec:
 		t.Fatalf("Test wrote %d alerts and sent %d webhooks", len(list), len(hook.deliveries()))
 	}
 }
+
+// TestSilenceByLabel: a Silence on a label (a CloudEvents extension)
+// holds back the actions of the alerts its events raise, in the running
+// service, and lets the others through.
+func TestSilenceByLabel(t *testing.T) {
+	r := newRig(t)
+	hook := newReceiver(t)
+	svc := r.start(nil)
+	r.apply(fmt.Sprintf(`
+kind: ActionGroup
+name: hook
+spec:
+  webhooks: [{url: %s}]
+---
+kind: AlertConfig
+name: down
+spec:
+  events: [SERVER_DOWN]
+  action_group: hook
+---
+kind: Silence
+name: staging
+spec:
+  matchers: [{field: label.env, value: staging}]
+  ends: %s
+  comment: staging is being rebuilt
+`, hook.URL, time.Now().Add(time.Hour).UTC().Format(time.RFC3339)))
+	r.waitRules("down")
+	eventually(t, "the silence", func() bool { return svc.Engine().SilencesUseLabels() })
+	for _, obj := range []string{"staged", "prod"} {
+		ev, err := events.New("SERVER_DOWN", "pool", obj, nil, "/test", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if obj == "staged" {
+			ev.Extensions = map[string]any{"env": "staging"}
+		}
+		if _, err := r.bus.Publish(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "2 alerts", func() bool {
+		list, _ := svc.Alerts(context.Background(), AlertFilter{})
+		return len(list) == 2
+	})
+	eventually(t, "the prod webhook", func() bool { return len(hook.deliveries()) >= 1 })
+	time.Sleep(300 * time.Millisecond)
+	if got := hook.deliveries(); len(got) != 1 || !strings.Contains(string(got[0].body), `"obj_name":"prod"`) {
+		t.Fatalf("%d deliveries; want only prod's", len(got))
+	}
+}

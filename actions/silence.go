@@ -104,6 +104,17 @@ func (s *Silence) Active(now time.Time) bool {
 	return (s.Spec.Starts == nil || !now.Before(*s.Spec.Starts)) && now.Before(s.Spec.Ends)
 }
 
+// UsesLabels reports whether a matcher reads a label (an extension
+// attribute of the event).
+func (s *Silence) UsesLabels() bool {
+	for _, m := range s.matchers {
+		if m.field == "label" {
+			return true
+		}
+	}
+	return false
+}
+
 // Matches reports whether the silence covers an alert of configName
 // raised by ev.
 func (s *Silence) Matches(configName string, ev *events.Event) bool {

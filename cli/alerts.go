@@ -48,7 +48,7 @@ func (e *env) alertsListCmd() *cobra.Command {
 		Short: "List alerts, newest first",
 		Long: `List alerts, newest first. -o table prints ID CONFIG STATE LEVEL OBJECT RAISED
 THROTTLED EVENTS SUMMARY (THROTTLED counts the matches since the actions last
-ran; EVENTS counts the events the alert keeps, at most 100); -o json and
+ran; EVENTS counts the events the alert keeps, at most 20); -o json and
 -o yaml print {"items": [alert, ...]}.`,
 		Example: "  vigil alerts list --config web-down --state on",
 		Args:    noArgs,
