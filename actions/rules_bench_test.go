@@ -3,10 +3,14 @@ package actions
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -93,7 +97,7 @@ func newBenchRig(b *testing.B, configs int) *benchRig {
 	r := &benchRig{bus: bus, store: store}
 	r.restart(b)
 	b.Cleanup(func() { r.svc.Stop() })
-	for r.svc.Engine().Rule(fmt.Sprintf("cfg-%04d", configs-1)) == nil {
+	for configs > 0 && r.svc.Engine().Rule(fmt.Sprintf("cfg-%04d", configs-1)) == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return r
@@ -296,4 +300,63 @@ func BenchmarkRulesMemory(b *testing.B) {
 	b.ReportMetric(float64(info.State.Bytes)/(1<<20), "MB-state-bucket")
 	b.ReportMetric(float64(after.HeapInuse)/(1<<20), "MB-heap-after")
 	b.ReportMetric((float64(after.HeapInuse)-float64(before.HeapInuse))/(1<<20), "MB-heap-growth")
+}
+
+// BenchmarkActionsDelivered: every event raises an action (throttle 0)
+// delivered to a webhook receiver on loopback: actions/s from the events'
+// publish to the last delivery, each through the outbox, the actions
+// stream and an HTTP request, with its outcome recorded.
+func BenchmarkActionsDelivered(b *testing.B) {
+	ctx := context.Background()
+	var got atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		got.Add(1)
+	}))
+	b.Cleanup(srv.Close)
+	r := newBenchRig(b, 0)
+	objs, err := config.ParseObjects(strings.NewReader(fmt.Sprintf(`
+kind: ActionGroup
+name: hook
+spec:
+  webhooks: [{url: %s}]
+---
+kind: AlertConfig
+name: every
+spec:
+  events: [SERVER_DOWN]
+  throttle: 0s
+  action_group: hook
+`, srv.URL)), "bench.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := r.store.Apply(ctx, objs, config.ApplyOptions{User: "bench"}); err != nil {
+		b.Fatal(err)
+	}
+	for r.svc.Engine().Rule("every") == nil || r.svc.group("hook") == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	const n = 5000
+	b.ResetTimer()
+	for range b.N {
+		got.Store(0)
+		evs := make([]*events.Event, n)
+		for i := range evs {
+			ev, err := events.New("SERVER_DOWN", "pool", fmt.Sprintf("p%d", i%100), nil, "/bench", time.Now())
+			if err != nil {
+				b.Fatal(err)
+			}
+			evs[i] = ev
+		}
+		start := time.Now()
+		r.publishAll(b, evs)
+		for got.Load() < n {
+			if time.Since(start) > 5*time.Minute {
+				b.Fatalf("%d of %d delivered", got.Load(), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		b.ReportMetric(n/time.Since(start).Seconds(), "actions/s")
+	}
 }
