@@ -79,8 +79,8 @@ func (c *CachedStore) load(config, key string, optimistic bool) (*GroupState, ui
 
 // Save writes through; a conflict drops the key from the cache and marks
 // it to be read from the store next time.
-func (c *CachedStore) Save(config, key string, st *GroupState, rev uint64, out []Outbound) error {
-	newRev, err := c.saveRev(config, key, st, rev, out)
+func (c *CachedStore) Save(config, key string, st *GroupState, rev uint64) error {
+	newRev, err := c.saveRev(config, key, st, rev)
 	k := [2]string{config, key}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -99,11 +99,11 @@ func (c *CachedStore) Save(config, key string, st *GroupState, rev uint64, out [
 }
 
 // saveRev saves through the store and returns the new revision.
-func (c *CachedStore) saveRev(config, key string, st *GroupState, rev uint64, out []Outbound) (uint64, error) {
+func (c *CachedStore) saveRev(config, key string, st *GroupState, rev uint64) (uint64, error) {
 	if rs, ok := c.StateStore.(revSaver); ok {
-		return rs.SaveRev(config, key, st, rev, out)
+		return rs.SaveRev(config, key, st, rev)
 	}
-	if err := c.StateStore.Save(config, key, st, rev, out); err != nil {
+	if err := c.StateStore.Save(config, key, st, rev); err != nil {
 		return 0, err
 	}
 	_, newRev, err := c.StateStore.Load(config, key)
@@ -112,7 +112,7 @@ func (c *CachedStore) saveRev(config, key string, st *GroupState, rev uint64, ou
 
 // revSaver is a StateStore whose Save tells the new revision.
 type revSaver interface {
-	SaveRev(config, key string, st *GroupState, rev uint64, out []Outbound) (uint64, error)
+	SaveRev(config, key string, st *GroupState, rev uint64) (uint64, error)
 }
 
 // Delete removes the state from the store and the cache.
@@ -157,6 +157,17 @@ func cloneState(st *GroupState) *GroupState {
 		return nil
 	}
 	c := *st
-	c.Hits, c.Recent, c.Seen, c.Alert = slices.Clone(st.Hits), slices.Clone(st.Recent), slices.Clone(st.Seen), copyAlert(st.Alert)
+	c.Hits, c.Recent, c.Seen, c.Outbox, c.Alert = slices.Clone(st.Hits), slices.Clone(st.Recent), slices.Clone(st.Seen), slices.Clone(st.Outbox), copyAlert(st.Alert)
 	return &c
+}
+
+// Queued drops requests that are on the actions stream from the cached
+// state's outbox; the group's next write leaves them out.
+func (c *CachedStore) Queued(config, key string, keys []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[[2]string{config, key}]; ok {
+		e := el.Value.(*cacheEntry)
+		e.st.Outbox = slices.DeleteFunc(e.st.Outbox, func(o Outbound) bool { return slices.Contains(keys, o.Key) })
+	}
 }

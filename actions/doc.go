@@ -22,9 +22,9 @@
 //
 // The pipeline: PlanActions turns a decision into ActionRequests, each with
 // an idempotency key (ActionKey) that is the same on every retry and replay,
-// and when a crash makes the engine decide the same event again. The requests are saved with the group's state in
-// one atomic batch (a transactional outbox in the state bucket) before the
-// event is acknowledged, then queued on the work-queue stream VIGIL_ACTIONS;
+// and when a crash makes the engine decide the same event again. The requests are saved in the group's state (its
+// outbox: one conditional write holds both) before the event is
+// acknowledged, then queued on the work-queue stream VIGIL_ACTIONS;
 // Deliverer performs them (Standard Webhooks signatures, RFC 5424 syslog
 // over UDP, TCP or TLS, SMTP with STARTTLS, publish_event, ControlScript runs
 // whose execution id derives from the key), retrying with capped exponential

@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -87,12 +88,15 @@ const (
 	OutcomeFailed    = "failed"
 )
 
-// Outbound is an action request written with the state that caused it: the
-// transactional outbox from which the pipeline's delivery stage reads.
+// Outbound is an action request written with the state that caused it, in
+// the state's outbox: one conditional write holds both, and the pipeline
+// moves the requests to the actions stream from there.
 type Outbound struct {
 	// Key is the request's idempotency key.
-	Key  string
-	Data []byte
+	Key  string          `json:"key"`
+	Data json.RawMessage `json:"data"`
+	// At is when the decision was made.
+	At time.Time `json:"at"`
 }
 
 // GroupState is the engine's state of one (AlertConfig, group key).
@@ -114,6 +118,9 @@ type GroupState struct {
 	Due   time.Time `json:"due,omitzero"`
 	Since time.Time `json:"since,omitzero"`
 	Count int       `json:"count,omitempty"`
+	// Outbox holds the action requests of decisions until they are on
+	// the actions stream.
+	Outbox []Outbound `json:"outbox,omitempty"`
 }
 
 // StateStore keeps the group states, with revisions: engines that share
@@ -122,10 +129,9 @@ type GroupState struct {
 type StateStore interface {
 	// Load returns the state and its revision; nil and 0 when there is none.
 	Load(config, key string) (*GroupState, uint64, error)
-	// Save writes the state and the outbound action requests together if
-	// the state's revision is still rev (0: if there is none), else returns
-	// an error wrapping ErrConflict and writes nothing.
-	Save(config, key string, s *GroupState, rev uint64, out []Outbound) error
+	// Save writes the state if its revision is still rev (0: if there is
+	// none), else returns an error wrapping ErrConflict and writes nothing.
+	Save(config, key string, s *GroupState, rev uint64) error
 	Delete(config, key string) error
 	// Range calls f for every state of config ("": of every config) until
 	// f returns false.
@@ -390,18 +396,18 @@ func (e *Engine) applyOnce(r *Rule, m Match, ev *events.Event) (*Decision, error
 		}
 	}
 	d.Alert = copyAlert(st.Alert)
-	if err := e.plan(r, d); err != nil {
+	if err := e.plan(r, d, st); err != nil {
 		return nil, err
 	}
-	if err := e.Store.Save(r.Name, m.Key, st, rev, d.Out); err != nil {
+	if err := e.Store.Save(r.Name, m.Key, st, rev); err != nil {
 		return nil, fmt.Errorf("%s: save state: %w", r.Name, err)
 	}
 	return d, nil
 }
 
 // plan asks Plan for the action requests of a decision that acts or
-// resolves.
-func (e *Engine) plan(r *Rule, d *Decision) error {
+// resolves, and puts them in the state's outbox.
+func (e *Engine) plan(r *Rule, d *Decision, st *GroupState) error {
 	if e.Plan == nil || (!d.Act && !d.Resolved) || d.Alert == nil || d.Silenced != "" {
 		return nil
 	}
@@ -409,6 +415,11 @@ func (e *Engine) plan(r *Rule, d *Decision) error {
 	if err != nil {
 		return fmt.Errorf("%s: plan actions: %w", r.Name, err)
 	}
+	now := e.Now()
+	for i := range out {
+		out[i].At = now
+	}
+	st.Outbox = append(st.Outbox, out...)
 	d.Out, d.Planned = out, outcomes
 	return nil
 }
@@ -518,11 +529,11 @@ func (e *Engine) Due() ([]Decision, error) {
 		}
 		d.Alert = copyAlert(st.Alert)
 		if r := e.Rule(g.config); r != nil {
-			if err := e.plan(r, &d); err != nil {
+			if err := e.plan(r, &d, st); err != nil {
 				return out, err
 			}
 		}
-		if err := e.Store.Save(g.config, g.key, st, rev, d.Out); errors.Is(err, ErrConflict) {
+		if err := e.Store.Save(g.config, g.key, st, rev); errors.Is(err, ErrConflict) {
 			continue // another engine acted on it
 		} else if err != nil {
 			return out, err
@@ -632,7 +643,6 @@ type MemoryStore struct {
 	mu  sync.Mutex
 	m   map[[2]string]memEntry
 	rev uint64
-	out []Outbound
 }
 
 type memEntry struct {
@@ -652,12 +662,12 @@ func (s *MemoryStore) Load(config, key string) (*GroupState, uint64, error) {
 		return nil, 0, nil
 	}
 	c := *e.s
-	c.Hits, c.Recent, c.Seen, c.Alert = slices.Clone(e.s.Hits), slices.Clone(e.s.Recent), slices.Clone(e.s.Seen), copyAlert(e.s.Alert)
+	c.Hits, c.Recent, c.Seen, c.Outbox, c.Alert = slices.Clone(e.s.Hits), slices.Clone(e.s.Recent), slices.Clone(e.s.Seen), slices.Clone(e.s.Outbox), copyAlert(e.s.Alert)
 	return &c, e.rev, nil
 }
 
-// Save stores st and out if the revision is still rev.
-func (s *MemoryStore) Save(config, key string, st *GroupState, rev uint64, out []Outbound) error {
+// Save stores st if the revision is still rev.
+func (s *MemoryStore) Save(config, key string, st *GroupState, rev uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := [2]string{config, key}
@@ -666,17 +676,7 @@ func (s *MemoryStore) Save(config, key string, st *GroupState, rev uint64, out [
 	}
 	s.rev++
 	s.m[k] = memEntry{st, s.rev}
-	s.out = append(s.out, out...)
 	return nil
-}
-
-// TakeOutbound returns the action requests saved so far and forgets them.
-func (s *MemoryStore) TakeOutbound() []Outbound {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.out
-	s.out = nil
-	return out
 }
 
 // Delete removes a state.
@@ -722,7 +722,7 @@ func (e *Engine) update(config, key, id string, f func(a *Alert) bool) (*Alert, 
 		if !f(st.Alert) {
 			return copyAlert(st.Alert), nil
 		}
-		err = e.Store.Save(config, key, st, rev, nil)
+		err = e.Store.Save(config, key, st, rev)
 		if errors.Is(err, ErrConflict) {
 			continue
 		}

@@ -20,19 +20,14 @@ import (
 // StateBucket is the KV bucket of the rules engine's group states.
 const StateBucket = "vigil_alert_state"
 
-// OutboxPrefix starts the keys of the action requests waiting in the state
-// bucket (the transactional outbox): "_out.<idempotency key>".
-const OutboxPrefix = "_out."
-
 // OutcomePrefix starts the keys of action outcomes:
 // "_act.<alert id>.<idempotency key>".
 const OutcomePrefix = "_act."
 
 // KVStore is a StateStore in a JetStream KV bucket: writes carry the
 // revision they read, so engines sharing the event consumer behave as one.
-// Keys are "<config>.<base64url of the group key>"; a state and the action
-// requests it causes are written in one atomic batch, the requests under
-// OutboxPrefix.
+// Keys are "<config>.<base64url of the group key>"; a state carries the
+// action requests of its decisions in its outbox until they are queued.
 type KVStore struct {
 	kv     jetstream.KeyValue
 	stream jetstream.Stream
@@ -58,12 +53,6 @@ func OpenKVStore(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, rep
 	stream, err := js.Stream(ctx, "KV_"+StateBucket)
 	if err != nil {
 		return nil, fmt.Errorf("alert state bucket: %w", err)
-	}
-	if cfg := stream.CachedInfo().Config; !cfg.AllowAtomicPublish {
-		cfg.AllowAtomicPublish = true
-		if stream, err = js.UpdateStream(ctx, cfg); err != nil {
-			return nil, fmt.Errorf("alert state bucket: allow atomic batches: %w", err)
-		}
 	}
 	return &KVStore{kv: kv, stream: stream, js: js, nc: nc, ctx: ctx}, nil
 }
@@ -110,31 +99,22 @@ func (s *KVStore) Load(config, key string) (*GroupState, uint64, error) {
 	return &st, m.Sequence, nil
 }
 
-// Save writes st, and the requests of out under OutboxPrefix, in one
-// atomic batch if the state's revision is still rev.
-func (s *KVStore) Save(config, key string, st *GroupState, rev uint64, out []Outbound) error {
-	_, err := s.SaveRev(config, key, st, rev, out)
+// Save writes st if its revision is still rev.
+func (s *KVStore) Save(config, key string, st *GroupState, rev uint64) error {
+	_, err := s.SaveRev(config, key, st, rev)
 	return err
 }
 
 // SaveRev is Save, and returns the state's new revision.
-func (s *KVStore) SaveRev(config, key string, st *GroupState, rev uint64, out []Outbound) (uint64, error) {
+func (s *KVStore) SaveRev(config, key string, st *GroupState, rev uint64) (uint64, error) {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return 0, err
 	}
-	msgs := make([]*nats.Msg, 0, 1+len(out))
-	for _, o := range out {
-		om := nats.NewMsg(s.subject(OutboxPrefix + o.Key))
-		om.Data = o.Data
-		msgs = append(msgs, om)
-	}
-	// The state comes last: the sequence of the batch is its revision.
 	m := nats.NewMsg(s.subject(stateKey(config, key)))
 	m.Data = b
 	m.Header.Set(events.HeaderExpectedLastSubjSeq, strconv.FormatUint(rev, 10))
-	msgs = append(msgs, m)
-	seq, err := events.AtomicPublish(s.ctx, s.nc, msgs, nil)
+	seq, err := events.AtomicPublish(s.ctx, s.nc, []*nats.Msg{m}, nil)
 	if errors.Is(err, events.ErrWrongLastSequence) {
 		return 0, fmt.Errorf("%s %s: %w", config, key, ErrConflict)
 	} else if err != nil {
@@ -151,10 +131,7 @@ func (s *KVStore) Delete(config, key string) error {
 	return s.kv.Purge(s.ctx, stateKey(config, key), jetstream.PurgeTTL(markerTTL))
 }
 
-// DeleteOutbound removes an action request from the outbox.
-func (s *KVStore) DeleteOutbound(key string) error {
-	return s.kv.Purge(s.ctx, OutboxPrefix+key, jetstream.PurgeTTL(markerTTL))
-}
+
 
 // Range calls f for every state of config ("": of every config).
 func (s *KVStore) Range(config string, f func(config, key string, st *GroupState) bool) error {

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,7 +56,7 @@ const (
 	eventsAckWait  = 10 * time.Second
 	actionsAckWait = 15 * time.Second
 	// outboxGrace is how long an outbox entry may wait for the engine that
-	// wrote it before any engine moves it to the actions stream.
+	// wrote it before a sweep moves it to the actions stream.
 	outboxGrace = 5 * time.Second
 )
 
@@ -103,6 +104,7 @@ type Service struct {
 	opts    ServiceOptions
 	log     *slog.Logger
 	store   *KVStore
+	cache   *CachedStore
 	engine  *Engine
 	deliver Deliverer
 	actions jetstream.Stream
@@ -120,7 +122,7 @@ type Service struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	flush  chan []Outbound
+	flush  chan queued
 }
 
 // NewService opens the state bucket and the pipeline's streams.
@@ -147,7 +149,7 @@ func NewService(ctx context.Context, opts ServiceOptions) (*Service, error) {
 	s := &Service{
 		opts: opts, log: opts.Logger.With("component", "rules"),
 		specs: map[string]*AlertConfigSpec{}, compiled: map[string]*Rule{}, groups: map[string]*ActionGroupSpec{}, sils: map[string]*Silence{},
-		seed: maphash.MakeSeed(), flush: make(chan []Outbound, 1024),
+		seed: maphash.MakeSeed(), flush: make(chan queued, 1024),
 	}
 	var err error
 	if s.store, err = OpenKVStore(ctx, opts.NC, opts.JS, replicas); err != nil {
@@ -184,8 +186,9 @@ func NewService(ctx context.Context, opts ServiceOptions) (*Service, error) {
 	if s.events, err = opts.JS.Stream(ctx, events.EventsStream); err != nil {
 		return nil, fmt.Errorf("stream %s: %w", events.EventsStream, err)
 	}
+	s.cache = NewCachedStore(s.store, DefaultCachedStates)
 	s.engine = &Engine{
-		Now: opts.Now, Store: NewCachedStore(s.store, DefaultCachedStates),
+		Now: opts.Now, Store: s.cache,
 		NewID: func() string { return "alert-" + uuid.Must(uuid.NewV7()).String() },
 		Plan:  s.plan,
 	}
@@ -245,10 +248,6 @@ func (s *Service) Start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("consumer %s: %w", ActionsConsumer, err)
 	}
-	if err := s.watchOutbox(ctx); err != nil {
-		cancel()
-		return err
-	}
 	work := make([]chan job, s.opts.Workers)
 	for i := range work {
 		work[i] = make(chan job, 256)
@@ -257,6 +256,7 @@ func (s *Service) Start(ctx context.Context) error {
 	s.wg.Go(func() { s.consumeEvents(ctx, rules, work) })
 	s.wg.Go(func() { s.consumeActions(ctx, acts) })
 	s.wg.Go(func() { s.flusher(ctx) })
+	s.wg.Go(func() { s.sweeper(ctx) })
 	s.wg.Go(func() { s.ticker(ctx) })
 	return nil
 }
@@ -561,7 +561,7 @@ func (s *Service) work(in chan job) {
 		}
 		s.handled.Add(1)
 		if len(d.Out) > 0 {
-			s.flush <- d.Out
+			s.flush <- queued{j.r.Name, j.m.Key, d.Out}
 		}
 		if s.opts.OnDecision != nil {
 			s.opts.OnDecision(d, j.ev, j.received)
@@ -570,24 +570,34 @@ func (s *Service) work(in chan job) {
 	}
 }
 
-// flusher moves the outbox entries that this instance wrote to the actions
-// stream right away.
+// queued is a group's outbox entries to move to the actions stream.
+type queued struct {
+	config, key string
+	out         []Outbound
+}
+
+// flusher moves the outbox entries of the decisions this instance made to
+// the actions stream right away; the group's next write drops them from
+// its outbox.
 func (s *Service) flusher(ctx context.Context) {
 	for {
 		select {
-		case out := <-s.flush:
-			for _, o := range out {
-				s.queue(ctx, o)
+		case q := <-s.flush:
+			var done []string
+			for _, o := range q.out {
+				if s.queue(ctx, o) {
+					done = append(done, o.Key)
+				}
 			}
+			s.cache.Queued(q.config, q.key, done)
 		case <-ctx.Done():
 			return
 		}
 	}
 }
 
-// queue publishes an outbox entry to the actions stream and removes it
-// from the outbox. The stream drops a repeated key, and so does the
-// receiver: the key travels with the request.
+// queue publishes an outbox entry to the actions stream. The stream drops
+// a repeated key for actionsDuplicates, and the receiver sees the key.
 func (s *Service) queue(ctx context.Context, o Outbound) bool {
 	var q struct {
 		Kind string `json:"kind"`
@@ -600,63 +610,67 @@ func (s *Service) queue(ctx context.Context, o Outbound) bool {
 		s.log.Warn("queue action; it stays in the outbox", "key", o.Key, "err", err)
 		return false
 	}
-	if err := s.store.DeleteOutbound(o.Key); err != nil {
-		s.log.Warn("remove queued action from the outbox", "key", o.Key, "err", err)
-	}
 	return true
 }
 
-// watchOutbox follows the outbox and queues the entries that stayed
-// longer than outboxGrace: those of an engine that died between saving a
-// decision and queueing its actions, and those the actions stream refused
-// (full), tried again every outboxGrace.
-func (s *Service) watchOutbox(ctx context.Context) error {
-	w, err := s.store.KV().Watch(ctx, OutboxPrefix+">")
-	if err != nil {
-		return fmt.Errorf("watch the outbox: %w", err)
+// sweepEvery is how often every state's outbox is checked; well inside
+// actionsDuplicates, so that a request queued again is dropped as a repeat.
+const sweepEvery = 2 * time.Minute
+
+// sweeper queues the outbox entries older than outboxGrace — of an engine
+// that died between deciding and queueing, of a group not written since,
+// or refused by a full actions stream — and removes them from their
+// states; at start, then every sweepEvery.
+func (s *Service) sweeper(ctx context.Context) {
+	t := time.NewTimer(outboxGrace)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+		s.sweep(ctx)
+		t.Reset(sweepEvery)
 	}
-	type entry struct {
-		o    Outbound
-		seen time.Time
-	}
-	s.wg.Go(func() {
-		defer w.Stop() //nolint:errcheck // ends with ctx
-		pending := map[string]entry{}
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil {
-					continue
-				}
-				k := e.Key()[len(OutboxPrefix):]
-				if e.Operation() != jetstream.KeyValuePut {
-					delete(pending, k)
-					continue
-				}
-				pending[k] = entry{Outbound{Key: k, Data: e.Value()}, time.Now()}
-			case now := <-t.C:
-				for k, e := range pending {
-					if now.Sub(e.seen) < outboxGrace {
-						continue
-					}
-					if s.queue(ctx, e.o) {
-						delete(pending, k)
-					} else {
-						// The actions stream is full or away: again later.
-						pending[k] = entry{e.o, now}
-					}
-				}
-			case <-ctx.Done():
-				return
+}
+
+func (s *Service) sweep(ctx context.Context) {
+	type group struct{ config, key string }
+	var groups []group
+	now := s.opts.Now()
+	if err := s.store.Range("", func(config, key string, st *GroupState) bool {
+		for _, o := range st.Outbox {
+			if now.Sub(o.At) >= outboxGrace {
+				groups = append(groups, group{config, key})
+				break
 			}
 		}
-	})
-	return nil
+		return ctx.Err() == nil
+	}); err != nil {
+		s.log.Warn("sweep the outbox", "err", err)
+		return
+	}
+	for _, g := range groups {
+		st, rev, err := s.cache.Load(g.config, g.key)
+		if err != nil || st == nil {
+			continue
+		}
+		var done []string
+		for _, o := range st.Outbox {
+			if now.Sub(o.At) >= outboxGrace && s.queue(ctx, o) {
+				done = append(done, o.Key)
+			}
+		}
+		if len(done) == 0 {
+			continue
+		}
+		st.Outbox = slices.DeleteFunc(st.Outbox, func(o Outbound) bool { return slices.Contains(done, o.Key) })
+		// A conflict leaves them for the group's next write or sweep.
+		if err := s.cache.Save(g.config, g.key, st, rev); err == nil {
+			s.log.Info("queued actions left in an outbox", "config", g.config, "count", len(done))
+		}
+	}
 }
 
 // ticker acts on once_after groups whose time came, and removes expired
@@ -676,7 +690,7 @@ func (s *Service) ticker(ctx context.Context) {
 		}
 		for _, d := range ds {
 			if len(d.Out) > 0 {
-				s.flush <- d.Out
+				s.flush <- queued{d.Config, d.Key, d.Out}
 			}
 		}
 		if n%60 == 0 {

@@ -138,7 +138,7 @@ func (s *Service) Test(_ context.Context, ev *events.Event) ([]TestResult, error
 		}
 		scratch := NewMemoryStore()
 		if st != nil {
-			_ = scratch.Save(name, m.Key, st, 0, nil)
+			_ = scratch.Save(name, m.Key, st, 0)
 		}
 		e := &Engine{Now: s.opts.Now, Store: scratch, Lateness: s.engine.Lateness, NewID: func() string { return "alert-(new)" }, Plan: s.plan}
 		e.SetRules([]*Rule{r})

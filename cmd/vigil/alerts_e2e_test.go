@@ -305,7 +305,6 @@ spec:
 				acked[id] = obj
 				mu.Unlock()
 				n.Add(1)
-				time.Sleep(5 * time.Millisecond) // a steady stream, not a flood
 			}
 		})
 	}
