@@ -131,8 +131,6 @@ func (s *KVStore) Delete(config, key string) error {
 	return s.kv.Purge(s.ctx, stateKey(config, key), jetstream.PurgeTTL(markerTTL))
 }
 
-
-
 // Range calls f for every state of config ("": of every config).
 func (s *KVStore) Range(config string, f func(config, key string, st *GroupState) bool) error {
 	filter := ">"
