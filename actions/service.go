@@ -114,8 +114,10 @@ type Service struct {
 	mu       sync.Mutex
 	specs    map[string]*AlertConfigSpec
 	compiled map[string]*Rule
-	groups   map[string]*ActionGroupSpec
-	sils     map[string]*Silence
+	// rulesSynced is set once the stored AlertConfigs are loaded.
+	rulesSynced bool
+	groups      map[string]*ActionGroupSpec
+	sils        map[string]*Silence
 
 	handled, delivered atomic.Int64
 	seed               maphash.Seed
@@ -276,7 +278,15 @@ func (s *Service) watchConfig(ctx context.Context) error {
 		once := sync.Once{}
 		return s.opts.Store.Watch(ctx, kind, func(c config.Change) {
 			if c.Op == config.OpSynced {
-				once.Do(func() { synced <- kind })
+				once.Do(func() {
+					if kind == KindAlertConfig {
+						s.mu.Lock()
+						s.rulesSynced = true
+						s.setRules()
+						s.mu.Unlock()
+					}
+					synced <- kind
+				})
 				return
 			}
 			apply(c)
@@ -319,6 +329,14 @@ func (s *Service) applyAlertConfig(c config.Change) {
 			s.specs[name], s.compiled[name] = spec, r
 		}
 	}
+	if s.rulesSynced {
+		s.setRules()
+	}
+}
+
+// setRules hands the compiled rules to the engine; s.mu is held. While
+// the stored AlertConfigs load, it waits for the last.
+func (s *Service) setRules() {
 	rules := make([]*Rule, 0, len(s.compiled))
 	for _, r := range s.compiled {
 		rules = append(rules, r)
