@@ -48,6 +48,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Ready' -benchtime 5x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'IdleRSS' -benchtime 1x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'RunToFirstLine' -benchtime 200x -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench 'EventToFirstLine' -benchtime 200x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'ExecutionsPerSecond' -benchtime 1x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'Rules' -benchtime 1x -timeout 30m ./actions/
 

@@ -134,6 +134,85 @@ func BenchmarkRunToFirstLine(b *testing.B) {
 	})
 }
 
+// BenchmarkEventToFirstLine: an event published through the API raises an
+// alert whose ActionGroup runs a ControlScript; the time from just before
+// the publish to the script's first line (the time it prints), through the
+// rules engine, the actions stream and the runner, with the warm pool and
+// cold.
+func BenchmarkEventToFirstLine(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("the sandbox needs root")
+	}
+	for _, mode := range []string{"warm", "cold"} {
+		b.Run(mode, func(b *testing.B) {
+			var flags []string
+			if mode == "cold" {
+				flags = append(flags, "--no-warm-pool")
+			}
+			s := vigiltest.Start(b, vigilBin, b.TempDir(), nil, append([]string{"--nats-listen", "off"}, flags...)...)
+			applyScript(b, s, "first", "import time; print(time.time_ns())\n")
+			waitMode(b, s, "first", mode == "warm")
+			body := `{"objects":[
+				{"kind":"ActionGroup","name":"run-first","spec":{"controlscript":"first"}},
+				{"kind":"AlertConfig","name":"each","spec":{"events":["SERVER_DOWN"],"throttle":"0s","action_group":"run-first"}}]}`
+			if code, out, err := apiDo(s, "POST", "/api/v1/apply", body); err != nil || code != 200 {
+				b.Fatalf("apply: %d %s %v", code, out, err)
+			}
+			time.Sleep(200 * time.Millisecond) // the engine follows the config
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				t0 := time.Now()
+				ev := fmt.Sprintf(`{"event_id":"SERVER_DOWN","obj_type":"pool","obj_name":"p%d"}`, i)
+				if code, out, err := apiDo(s, "POST", "/api/v1/events", ev); err != nil || code != 201 {
+					b.Fatalf("publish: %d %s %v", code, out, err)
+				}
+				ex, err := waitAlertRun(s, fmt.Sprintf(`"obj_name":"p%d"`, i))
+				if err != nil {
+					b.Fatal(err)
+				}
+				var ns int64
+				if _, err := fmt.Sscan(strings.TrimSpace(ex.Stdout), &ns); err != nil {
+					b.Fatalf("run %s: stdout %q", ex.ID, ex.Stdout)
+				}
+				lat = append(lat, time.Unix(0, ns).Sub(t0))
+			}
+			b.StopTimer()
+			p50, p99 := percentiles(lat)
+			b.ReportMetric(float64(p50.Microseconds())/1000, "ms-p50")
+			b.ReportMetric(float64(p99.Microseconds())/1000, "ms-p99")
+		})
+	}
+}
+
+// waitAlertRun waits for the finished execution whose alert holds marker.
+func waitAlertRun(s *vigiltest.Server, marker string) (*execution, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		code, out, err := apiDo(s, "GET", "/api/v1/executions?limit=3", "")
+		if err != nil || code != 200 {
+			return nil, fmt.Errorf("list: %d %s %v", code, out, err)
+		}
+		var list struct {
+			Items []struct {
+				execution
+				Alert json.RawMessage `json:"alert"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal(out, &list); err != nil {
+			return nil, err
+		}
+		for _, it := range list.Items {
+			if strings.Contains(string(it.Alert), marker) && it.Finished != nil {
+				ex := it.execution
+				return &ex, nil
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("no finished run for %s", marker)
+}
+
 // waitMode runs name until a run starts the way the benchmark wants: the
 // fork server takes a moment to start after vigil does.
 func waitMode(b *testing.B, s *vigiltest.Server, name string, warm bool) {
