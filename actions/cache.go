@@ -58,8 +58,9 @@ func (c *CachedStore) load(config, key string, optimistic bool) (*GroupState, ui
 	if el, ok := c.entries[k]; ok {
 		c.lru.MoveToFront(el)
 		e := el.Value.(*cacheEntry)
+		st, rev := cloneState(e.st), e.rev
 		c.mu.Unlock()
-		return cloneState(e.st), e.rev, nil
+		return st, rev, nil
 	}
 	must := c.mustLoad[k]
 	c.mu.Unlock()

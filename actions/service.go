@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/events"
@@ -92,6 +93,8 @@ type ServiceOptions struct {
 	// Tick is how often once_after groups are checked; default 1s.
 	// Expired alerts are removed every 60 ticks.
 	Tick time.Duration
+	// Registerer receives the pipeline's metrics; nil registers none.
+	Registerer prometheus.Registerer
 	// OnDecision, when set, is called after each decision is saved, with
 	// its event and the time the event was received.
 	OnDecision func(d *Decision, ev *events.Event, received time.Time)
@@ -120,6 +123,7 @@ type Service struct {
 	sils        map[string]*Silence
 
 	handled, delivered atomic.Int64
+	metrics            *serviceMetrics
 	seed               maphash.Seed
 
 	cancel context.CancelFunc
@@ -154,6 +158,9 @@ func NewService(ctx context.Context, opts ServiceOptions) (*Service, error) {
 		seed: maphash.MakeSeed(), flush: make(chan queued, 1024),
 	}
 	var err error
+	if s.metrics, err = newServiceMetrics(opts.Registerer); err != nil {
+		return nil, err
+	}
 	if s.store, err = OpenKVStore(ctx, opts.NC, opts.JS, replicas); err != nil {
 		return nil, err
 	}
@@ -465,12 +472,16 @@ func (s *Service) consumeEvents(ctx context.Context, cons jetstream.Consumer, wo
 	// Matchers read and match events in parallel; the order of two events
 	// of one group may change by the time it takes to match one, which
 	// the windows' lateness bound absorbs.
-	msgs := make(chan jetstream.Msg, 256)
+	type received struct {
+		msg jetstream.Msg
+		at  time.Time
+	}
+	msgs := make(chan received, 256)
 	var matchers sync.WaitGroup
 	for range max(runtime.GOMAXPROCS(0), 2) {
 		matchers.Go(func() {
-			for msg := range msgs {
-				s.match(msg, work)
+			for m := range msgs {
+				s.match(m.msg, m.at, work)
 			}
 		})
 	}
@@ -484,14 +495,13 @@ func (s *Service) consumeEvents(ctx context.Context, cons jetstream.Consumer, wo
 			}
 			return
 		}
-		msgs <- msg
+		msgs <- received{msg, time.Now()}
 	}
 }
 
 // match runs an event through the rules of its id and hands the matches
 // to the workers.
-func (s *Service) match(msg jetstream.Msg, work []chan job) {
-	received := time.Now()
+func (s *Service) match(msg jetstream.Msg, received time.Time, work []chan job) {
 	// The subject names the event id: events no rule looks at are not
 	// read.
 	rules := s.engine.RulesFor(subjectEventID(msg.Subject()))
@@ -578,6 +588,8 @@ func (s *Service) work(in chan job) {
 			continue
 		}
 		s.handled.Add(1)
+		s.metrics.decisions.WithLabelValues(outcomeLabel(d)).Inc()
+		s.metrics.latency.Observe(time.Since(j.received).Seconds())
 		if len(d.Out) > 0 {
 			s.flush <- queued{j.r.Name, j.m.Key, d.Out}
 		}
@@ -848,6 +860,7 @@ func (s *Service) handleAction(ctx context.Context, msg jetstream.Msg) {
 			o.Status, o.Error = OutcomeFailed, res.Failed
 		}
 		o.Output = res.Output
+		s.metrics.deliveries.WithLabelValues(q.Kind, o.Status).Inc()
 		s.record(&q, o)
 		s.delivered.Add(1)
 		_ = msg.Ack()
@@ -858,6 +871,7 @@ func (s *Service) handleAction(ctx context.Context, msg jetstream.Msg) {
 	o.Error = err.Error()
 	if !f.Permanent && tries < maxTries {
 		o.Status = OutcomeRetrying
+		s.metrics.deliveries.WithLabelValues(q.Kind, o.Status).Inc()
 		s.record(&q, o)
 		_ = msg.NakWithDelay(Backoff(tries, backoff, maxBackoff, f.RetryAfter))
 		return
@@ -870,6 +884,7 @@ func (s *Service) handleAction(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	o.Status = OutcomeDead
+	s.metrics.deliveries.WithLabelValues(q.Kind, o.Status).Inc()
 	s.record(&q, o)
 	s.log.Warn("action dead-lettered", "key", q.Key, "kind", q.Kind, "config", q.Config, "tries", tries, "err", err)
 	_ = msg.Ack()

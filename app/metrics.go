@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigilhq/vigil/actions"
 	"github.com/vigilhq/vigil/events"
 )
 
@@ -94,7 +95,8 @@ func (c *jetStreamCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for _, name := range []string{events.EventsStream, events.IngestStream, events.RejectedStream, "KV_vigil_config"} {
+	for _, name := range []string{events.EventsStream, events.IngestStream, events.RejectedStream, "KV_vigil_config",
+		actions.ActionsStream, actions.DeadLetterStream, "KV_" + actions.StateBucket} {
 		s, err := c.bus.JetStream().Stream(ctx, name)
 		if err != nil {
 			continue

@@ -232,7 +232,7 @@ func Run(ctx context.Context, opts Options) error {
 	if !opts.NoRules {
 		ropts := actions.ServiceOptions{
 			NC: bus.Conn(), JS: bus.JetStream(), Store: store, Events: bus, Logger: log,
-			Replicas: opts.NATSReplicas, Version: opts.Version,
+			Replicas: opts.NATSReplicas, Version: opts.Version, Registerer: reg,
 		}
 		if run != nil {
 			ropts.Scripts = run

@@ -247,6 +247,26 @@ spec:
 	if hook.count() != 1 {
 		t.Fatalf("resolve without on_resolve notified: %d webhooks", hook.count())
 	}
+	req, _ := http.NewRequest("GET", s.API+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`vigil_actions_total{kind="webhook",result="delivered"} 1`,
+		`vigil_actions_total{kind="controlscript",result="delivered"} 1`,
+		`vigil_rules_decisions_total{outcome="act"} 1`,
+		`vigil_rules_decisions_total{outcome="throttle"} 1`,
+		`vigil_rules_decisions_total{outcome="resolve"} 1`,
+		`vigil_stream_messages{stream="VIGIL_DEADLETTERS"} 0`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	term(t, s)
 }
 
