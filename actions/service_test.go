@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"crypto/hmac"
+	"errors"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -125,6 +126,7 @@ type receiver struct {
 	mu       sync.Mutex
 	statuses []int
 	got      []delivery
+	at       []time.Time
 }
 
 type delivery struct {
@@ -146,6 +148,7 @@ func newReceiver(t *testing.T, statuses ...int) *receiver {
 			}
 		}
 		rc.got = append(rc.got, delivery{req.Header.Clone(), b, status})
+		rc.at = append(rc.at, time.Now())
 		rc.mu.Unlock()
 		if status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
@@ -636,4 +639,194 @@ spec:
 	if got := hook.deliveries(); len(got) != 1 || !strings.Contains(string(got[0].body), `"obj_name":"prod"`) {
 		t.Fatalf("%d deliveries; want only prod's", len(got))
 	}
+}
+
+// TestSlackPublishEventAutoscale: a Slack incoming webhook (its URL from
+// a Secret) gets the templated text; publish_event chains an event whose
+// id is the action's key, which a second AlertConfig turns into an alert;
+// autoscale is recorded as delivered.
+func TestSlackPublishEventAutoscale(t *testing.T) {
+	r := newRig(t)
+	slack := newReceiver(t)
+	svc := r.start(nil)
+	r.apply(fmt.Sprintf(`
+kind: Secret
+name: slack
+spec:
+  data: {url: %q}
+---
+kind: ActionGroup
+name: chain
+spec:
+  slack:
+    url_secret: {name: slack, key: url}
+    text: "{{.Config}} on {{.Alert.ObjName}}: {{.State}}"
+  publish_event:
+    event_id: POOL_DEGRADED
+    details: '{"degraded": {"alert": {{json .ID}}, "events": {{len .Alert.Events}}}}'
+  autoscale: true
+---
+kind: AlertConfig
+name: down
+spec:
+  events: [SERVER_DOWN]
+  action_group: chain
+---
+kind: AlertConfig
+name: degraded
+spec:
+  custom_events: [POOL_DEGRADED]
+  events: [POOL_DEGRADED]
+  condition: details.degraded.events == 1
+`, slack.URL+"/services/T0/B0/secret"))
+	r.waitRules("down", "degraded")
+	r.publish("SERVER_DOWN", "pool", "web", time.Now(), nil)
+
+	eventually(t, "the slack message", func() bool { return len(slack.deliveries()) == 1 })
+	var msg map[string]string
+	if err := json.Unmarshal(slack.deliveries()[0].body, &msg); err != nil || msg["text"] != "down on web: ON" {
+		t.Fatalf("slack body %s (%v)", slack.deliveries()[0].body, err)
+	}
+	var chained Alert
+	eventually(t, "the chained alert", func() bool {
+		list, _ := svc.Alerts(context.Background(), AlertFilter{Config: "degraded"})
+		if len(list) == 1 {
+			chained = list[0]
+		}
+		return len(list) == 1
+	})
+	if chained.ObjType != "pool" || chained.ObjName != "web" || len(chained.Events) != 1 {
+		t.Fatalf("chained alert: %+v", chained)
+	}
+	list, _ := svc.Alerts(context.Background(), AlertFilter{Config: "down"})
+	if len(list) != 1 {
+		t.Fatalf("%d down alerts", len(list))
+	}
+	eventually(t, "3 outcomes", func() bool {
+		a, err := svc.Alert(context.Background(), list[0].ID)
+		if err != nil || len(a.Actions) != 3 {
+			return false
+		}
+		for _, o := range a.Actions {
+			if o.Status != OutcomeDelivered {
+				return false
+			}
+		}
+		return true
+	})
+	// The chained event's id is the publish_event action's key.
+	a, _ := svc.Alert(context.Background(), list[0].ID)
+	var key string
+	for _, o := range a.Actions {
+		if o.Kind == ActionPublishEvent {
+			key = o.Key
+		}
+	}
+	stored, _, err := r.bus.List(context.Background(), events.Filter{EventID: "POOL_DEGRADED"})
+	if err != nil || len(stored) != 1 {
+		t.Fatalf("chained events: %d, %v", len(stored), err)
+	}
+	var ev events.Event
+	if err := json.Unmarshal(stored[0].Data, &ev); err != nil || ev.ID != key || ev.Source != "/vigil/actions/chain" {
+		t.Fatalf("chained event %s (%v), want id %s", stored[0].Data, err, key)
+	}
+}
+
+// TestRetryAfterHonoured: a 429 with Retry-After: 1 delays the next try
+// by a second although the group's backoff is 100ms.
+func TestRetryAfterHonoured(t *testing.T) {
+	r := newRig(t)
+	hook := newReceiver(t, http.StatusTooManyRequests, http.StatusOK)
+	r.start(nil)
+	r.apply(fmt.Sprintf(`
+kind: ActionGroup
+name: hook
+spec:
+  webhooks: [{url: %s}]
+  retry: {tries: 3, backoff: 100ms, max_backoff: 200ms}
+---
+kind: AlertConfig
+name: any
+spec:
+  events: [SERVER_DOWN]
+  action_group: hook
+`, hook.URL))
+	r.waitRules("any")
+	r.publish("SERVER_DOWN", "pool", "web", time.Now(), nil)
+	eventually(t, "the second try", func() bool { return len(hook.deliveries()) == 2 })
+	hook.mu.Lock()
+	defer hook.mu.Unlock()
+	if len(hook.got) != 2 || hook.got[0].status != 429 || hook.got[1].status != 200 {
+		t.Fatalf("tries: %+v", hook.got)
+	}
+	if gap := hook.at[1].Sub(hook.at[0]); gap < 950*time.Millisecond {
+		t.Fatalf("second try %s after the 429, want at least its Retry-After of 1s", gap)
+	}
+}
+
+// TestBackoff: exponential from the base, capped, with equal jitter; a
+// longer Retry-After wins, up to an hour.
+func TestBackoff(t *testing.T) {
+	base, limit := time.Second, 10*time.Second
+	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 4: 8 * time.Second, 5: 10 * time.Second, 9: 10 * time.Second} {
+		for range 50 {
+			if d := Backoff(n, base, limit, 0); d < want/2 || d > want {
+				t.Fatalf("try %d: %s, want within [%s, %s]", n, d, want/2, want)
+			}
+		}
+	}
+	if d := Backoff(1, base, limit, 30*time.Second); d != 30*time.Second {
+		t.Fatalf("Retry-After 30s: %s", d)
+	}
+	if d := Backoff(1, base, limit, 5*time.Hour); d != time.Hour {
+		t.Fatalf("Retry-After 5h: %s, want the 1h cap", d)
+	}
+}
+
+// TestDismissAndOnceAfterInService: once_after acts from the service's
+// ticker with the events collected meanwhile; a dismissed alert stops and
+// the next match raises a new one.
+func TestDismissAndOnceAfterInService(t *testing.T) {
+	r := newRig(t)
+	hook := newReceiver(t)
+	svc := r.start(nil)
+	r.apply(fmt.Sprintf(`
+kind: ActionGroup
+name: hook
+spec:
+  webhooks: [{url: %s}]
+---
+kind: AlertConfig
+name: batch
+spec:
+  events: [SERVER_DOWN]
+  mode: {once_after: 1s}
+  action_group: hook
+`, hook.URL))
+	r.waitRules("batch")
+	for range 3 {
+		r.publish("SERVER_DOWN", "pool", "web", time.Now(), nil)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(hook.deliveries()); n != 0 {
+		t.Fatalf("once_after acted at once: %d", n)
+	}
+	eventually(t, "the once_after delivery", func() bool { return len(hook.deliveries()) == 1 })
+	var n Notice
+	_ = json.Unmarshal(hook.deliveries()[0].body, &n)
+	if len(n.Alert.Events) != 3 {
+		t.Fatalf("once_after delivered %d events, want 3", len(n.Alert.Events))
+	}
+	a, err := svc.Dismiss(context.Background(), n.ID)
+	if err != nil || a.State != StateDismissed {
+		t.Fatalf("dismiss: %+v %v", a, err)
+	}
+	if _, err := svc.Dismiss(context.Background(), "alert-nope"); !errors.Is(err, ErrNoAlert) {
+		t.Fatalf("dismiss of an unknown alert: %v", err)
+	}
+	r.publish("SERVER_DOWN", "pool", "web", time.Now(), nil)
+	eventually(t, "a new alert", func() bool {
+		list, _ := svc.Alerts(context.Background(), AlertFilter{})
+		return len(list) == 1 && list[0].ID != n.ID && list[0].State == StateOn
+	})
 }
