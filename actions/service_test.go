@@ -3,10 +3,10 @@ package actions
 import (
 	"context"
 	"crypto/hmac"
-	"errors"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
