@@ -95,8 +95,10 @@ func (c *jetStreamCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for _, name := range []string{events.EventsStream, events.IngestStream, events.RejectedStream, "KV_vigil_config",
-		actions.ActionsStream, actions.DeadLetterStream, "KV_" + actions.StateBucket} {
+	for _, name := range []string{
+		events.EventsStream, events.IngestStream, events.RejectedStream, "KV_vigil_config",
+		actions.ActionsStream, actions.DeadLetterStream, "KV_" + actions.StateBucket,
+	} {
 		s, err := c.bus.JetStream().Stream(ctx, name)
 		if err != nil {
 			continue

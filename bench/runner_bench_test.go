@@ -190,8 +190,11 @@ func waitAlertRun(s *vigiltest.Server, marker string) (*execution, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		code, out, err := apiDo(s, "GET", "/api/v1/executions?limit=3", "")
-		if err != nil || code != 200 {
-			return nil, fmt.Errorf("list: %d %s %v", code, out, err)
+		if err != nil {
+			return nil, fmt.Errorf("list: %w", err)
+		}
+		if code != 200 {
+			return nil, fmt.Errorf("list: %d %s", code, out)
 		}
 		var list struct {
 			Items []struct {

@@ -10,12 +10,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/vigilhq/vigil/actions"
 )
@@ -393,5 +396,125 @@ spec:
 	hook.mu.Unlock()
 	t.Logf("%d events acknowledged (%d re-sent after the kill); %d deliveries before the kill, %d in all, %d repeats of a key already seen",
 		len(acked), len(pending), seenAtKill, total, repeats)
+	term(t, s2)
+}
+
+// TestTwoServesOneNATS: two vigil serve processes on one NATS server share
+// the rules consumer: a burst of events over 20 objects, 3 each with a
+// threshold of 3, gives 20 alerts and 20 webhooks, one per object, and each
+// process decided a share.
+func TestTwoServesOneNATS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two servers")
+	}
+	ns, err := natsserver.NewServer(&natsserver.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	url := ns.ClientURL()
+	hook := newHookRecorder(t)
+	dir1, dir2 := t.TempDir(), t.TempDir()
+	s1 := startServer(t, dir1, nil, "--nats-url", url, "--nats-listen", "off", "--no-runner")
+	// The second process shares the first's admin token and secret key.
+	for _, f := range []string{"admin.token", "secret.key"} {
+		b, err := os.ReadFile(filepath.Join(dir1, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir2, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s2 := startServer(t, dir2, nil, "--nats-url", url, "--nats-listen", "off", "--no-runner")
+	yaml := fmt.Sprintf(`kind: ActionGroup
+name: hook
+spec:
+  webhooks: [{url: %s}]
+---
+kind: AlertConfig
+name: burst
+spec:
+  events: [SERVER_DOWN]
+  category: rolling_window
+  threshold: 3
+  window: 1h
+  action_group: hook
+`, hook.URL)
+	if _, errOut, code := s1.CLI(t, yaml, "apply", "-f", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	time.Sleep(300 * time.Millisecond) // both engines follow the config
+	var batch []string
+	for round := range 3 {
+		for obj := range 20 {
+			batch = append(batch, fmt.Sprintf(`{"id":"b-%d-%d","event_id":"SERVER_DOWN","obj_type":"pool","obj_name":"p%02d"}`, round, obj, obj))
+		}
+	}
+	req, _ := http.NewRequest("POST", s1.API+"/api/v1/events", strings.NewReader("["+strings.Join(batch, ",")+"]"))
+	req.Header.Set("Authorization", "Bearer "+s1.Token)
+	req.Header.Set("Content-Type", "application/cloudevents-batch+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("batch publish: %d", resp.StatusCode)
+	}
+	waitFor(t, "20 webhooks", 20*time.Second, func() bool { return hook.count() >= 20 })
+	time.Sleep(500 * time.Millisecond)
+	hook.mu.Lock()
+	objs := map[string]int{}
+	for _, b := range hook.body {
+		var n actions.Notice
+		_ = json.Unmarshal(b, &n)
+		objs[n.Alert.ObjName]++
+	}
+	hook.mu.Unlock()
+	if len(objs) != 20 || hook.count() != 20 {
+		t.Fatalf("%d webhooks over %d objects, want 20 over 20: %v", hook.count(), len(objs), objs)
+	}
+	var alerts struct {
+		Items []struct {
+			State  string `json:"state"`
+			Events []any  `json:"events"`
+		} `json:"items"`
+	}
+	getJSON(t, s2, "/api/v1/alerts", &alerts)
+	if len(alerts.Items) != 20 {
+		t.Fatalf("%d alerts, want 20", len(alerts.Items))
+	}
+	decided := func(s *server) int {
+		req, _ := http.NewRequest("GET", s.API+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		n := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "vigil_rules_decisions_total{") {
+				var v int
+				fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &v)
+				n += v
+			}
+		}
+		return n
+	}
+	n1, n2 := decided(s1), decided(s2)
+	if n1+n2 != 60 || n1 == 0 || n2 == 0 {
+		t.Fatalf("decisions %d and %d, want 60 between two non-zero shares", n1, n2)
+	}
+	t.Logf("the two processes decided %d and %d of 60 matches", n1, n2)
+	term(t, s1)
 	term(t, s2)
 }
