@@ -159,6 +159,8 @@ type Decision struct {
 	Silenced string
 	// Dropped says why the event was ignored: "duplicate" or "late".
 	Dropped string
+	// Raised is set when the decision raised a new alert.
+	Raised bool
 	// Cause is what made the decision: the event's id, or "due@<time>"
 	// for a once_after group whose time came. Action keys derive from it.
 	Cause string
@@ -564,7 +566,7 @@ func (e *Engine) fire(r *Rule, st *GroupState, ev *events.Event, now time.Time, 
 		if len(evs) > 0 {
 			st.Alert.Events = slices.Clone(evs[max(0, len(evs)-MaxAlertEvents):])
 		}
-		d.Act = true
+		d.Act, d.Raised = true, true
 		return
 	}
 	a.Events = appendEvent(a.Events, ev.Data)

@@ -161,6 +161,31 @@ func (s *KVStore) Range(config string, f func(config, key string, st *GroupState
 	return nil
 }
 
+// IndexPrefix starts the keys that find an alert's group by the alert's
+// id: "_idx.<alert id>", whose value is the group's state key.
+const IndexPrefix = "_idx."
+
+// PutIndex records where the alert with this id lives; it goes after ttl.
+func (s *KVStore) PutIndex(alertID, config, key string, ttl time.Duration) error {
+	m := nats.NewMsg(s.subject(IndexPrefix + alertID))
+	m.Data = []byte(stateKey(config, key))
+	m.Header.Set(jetstream.MsgTTLHeader, strconv.FormatInt(int64(ttl/time.Second), 10))
+	if _, err := s.js.PublishMsg(s.ctx, m); err != nil {
+		return fmt.Errorf("index %s: %w", alertID, err)
+	}
+	return nil
+}
+
+// LookupIndex returns the config and group key of an alert id recorded by
+// PutIndex; ok is false when there is none.
+func (s *KVStore) LookupIndex(alertID string) (config, key string, ok bool) {
+	e, err := s.kv.Get(s.ctx, IndexPrefix+alertID)
+	if err != nil {
+		return "", "", false
+	}
+	return splitStateKey(string(e.Value()))
+}
+
 // PutOutcome writes an action's outcome; it goes after ttl.
 func (s *KVStore) PutOutcome(alertID string, o ActionOutcome, ttl time.Duration) error {
 	b, err := json.Marshal(&o)

@@ -590,8 +590,12 @@ func (s *Service) work(in chan job) {
 		s.handled.Add(1)
 		s.metrics.decisions.WithLabelValues(outcomeLabel(d)).Inc()
 		s.metrics.latency.Observe(time.Since(j.received).Seconds())
-		if len(d.Out) > 0 {
-			s.flush <- queued{j.r.Name, j.m.Key, d.Out}
+		if len(d.Out) > 0 || d.Raised {
+			q := queued{config: j.r.Name, key: j.m.Key, out: d.Out}
+			if d.Raised && d.Alert != nil {
+				q.raised = d.Alert.ID
+			}
+			s.flush <- q
 		}
 		if s.opts.OnDecision != nil {
 			s.opts.OnDecision(d, j.ev, j.received)
@@ -604,6 +608,8 @@ func (s *Service) work(in chan job) {
 type queued struct {
 	config, key string
 	out         []Outbound
+	// raised is the id of a new alert, to index.
+	raised string
 }
 
 // flusher moves the outbox entries of the decisions this instance made to
@@ -613,6 +619,11 @@ func (s *Service) flusher(ctx context.Context) {
 	for {
 		select {
 		case q := <-s.flush:
+			if q.raised != "" {
+				if err := s.store.PutIndex(q.raised, q.config, q.key, s.expiry(q.config)+time.Hour); err != nil {
+					s.log.Warn("index alert", "alert", q.raised, "err", err)
+				}
+			}
 			var done []string
 			for _, o := range q.out {
 				if s.queue(ctx, o) {
@@ -720,7 +731,7 @@ func (s *Service) ticker(ctx context.Context) {
 		}
 		for _, d := range ds {
 			if len(d.Out) > 0 {
-				s.flush <- queued{d.Config, d.Key, d.Out}
+				s.flush <- queued{config: d.Config, key: d.Key, out: d.Out}
 			}
 		}
 		if n%60 == 0 {
@@ -890,14 +901,18 @@ func (s *Service) handleAction(ctx context.Context, msg jetstream.Msg) {
 	_ = msg.Ack()
 }
 
+// expiry is an AlertConfig's alert expiry.
+func (s *Service) expiry(config string) time.Duration {
+	if r := s.engine.Rule(config); r != nil && r.Spec.Expiry != 0 {
+		return r.Spec.Expiry.D()
+	}
+	return DefaultExpiry
+}
+
 // record writes an action's outcome beside its alert's state; it lives as
 // long as the alert can.
 func (s *Service) record(q *ActionRequest, o ActionOutcome) {
-	ttl := DefaultExpiry
-	if r := s.engine.Rule(q.Config); r != nil && r.Spec.Expiry != 0 {
-		ttl = r.Spec.Expiry.D()
-	}
-	if err := s.store.PutOutcome(q.Notice.ID, o, ttl+time.Hour); err != nil {
+	if err := s.store.PutOutcome(q.Notice.ID, o, s.expiry(q.Config)+time.Hour); err != nil {
 		s.log.Warn("record action outcome", "key", q.Key, "err", err)
 	}
 }

@@ -42,13 +42,21 @@ func (s *Service) Alerts(_ context.Context, f AlertFilter) ([]Alert, error) {
 // none.
 func (s *Service) Alert(_ context.Context, id string) (*Alert, error) {
 	var found *Alert
-	err := s.store.Range("", func(_, _ string, st *GroupState) bool {
-		if st.Alert != nil && st.Alert.ID == id {
+	var err error
+	if config, key, ok := s.store.LookupIndex(id); ok {
+		if st, _, err := s.store.Load(config, key); err == nil && st != nil && st.Alert != nil && st.Alert.ID == id {
 			found = copyAlert(st.Alert)
-			return false
 		}
-		return true
-	})
+	}
+	if found == nil {
+		err = s.store.Range("", func(_, _ string, st *GroupState) bool {
+			if st.Alert != nil && st.Alert.ID == id {
+				found = copyAlert(st.Alert)
+				return false
+			}
+			return true
+		})
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -702,6 +702,11 @@ spec:
 	if len(list) != 1 {
 		t.Fatalf("%d down alerts", len(list))
 	}
+	// A new alert is indexed by its id, so reading it needs no scan.
+	eventually(t, "the alert's index", func() bool {
+		config, key, ok := svc.store.LookupIndex(list[0].ID)
+		return ok && config == "down" && key == list[0].Key
+	})
 	eventually(t, "3 outcomes", func() bool {
 		a, err := svc.Alert(context.Background(), list[0].ID)
 		if err != nil || len(a.Actions) != 3 {
