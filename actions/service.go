@@ -93,6 +93,10 @@ type ServiceOptions struct {
 	// Tick is how often once_after groups are checked; default 1s.
 	// Expired alerts are removed every 60 ticks.
 	Tick time.Duration
+	// OnEventDecided, when set, is called once every AlertConfig an event
+	// matched has decided (at once when it matched none), with the time
+	// the event was received and the number of matches.
+	OnEventDecided func(received time.Time, matches int)
 	// Registerer receives the pipeline's metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// OnDecision, when set, is called after each decision is saved, with
@@ -432,9 +436,13 @@ type job struct {
 }
 
 type tracker struct {
-	msg    jetstream.Msg
-	n      atomic.Int32
-	failed atomic.Bool
+	msg      jetstream.Msg
+	n        atomic.Int32
+	failed   atomic.Bool
+	received time.Time
+	// decided, when set, hears that the event is fully decided.
+	decided func(received time.Time, matches int)
+	matches int
 }
 
 func (t *tracker) done(err error) {
@@ -449,6 +457,9 @@ func (t *tracker) done(err error) {
 		return
 	}
 	_ = t.msg.Ack()
+	if t.decided != nil {
+		t.decided(t.received, t.matches)
+	}
 }
 
 // consumeEvents matches each event against the rules of its id and hands
@@ -529,9 +540,12 @@ func (s *Service) match(msg jetstream.Msg, received time.Time, work []chan job) 
 	}
 	if len(jobs) == 0 {
 		_ = msg.Ack()
+		if s.opts.OnEventDecided != nil {
+			s.opts.OnEventDecided(received, 0)
+		}
 		return
 	}
-	t := &tracker{msg: msg}
+	t := &tracker{msg: msg, received: received, decided: s.opts.OnEventDecided, matches: len(jobs)}
 	t.n.Store(int32(len(jobs)))
 	for _, j := range jobs {
 		j.t = t
