@@ -834,25 +834,6 @@ func Backoff(n int, base, limit, retryAfter time.Duration) time.Duration {
 	return d
 }
 
-// heartbeat tells the consumer every period that msg is in progress,
-// until the returned function is called.
-func heartbeat(msg jetstream.Msg, period time.Duration) func() {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(period)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				_ = msg.InProgress()
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() { close(done) }
-}
-
 func (s *Service) handleAction(ctx context.Context, msg jetstream.Msg) {
 	var q ActionRequest
 	if err := json.Unmarshal(msg.Data(), &q); err != nil {
@@ -871,7 +852,7 @@ func (s *Service) handleAction(ctx context.Context, msg jetstream.Msg) {
 	if g == nil {
 		err = permanent("ActionGroup %q does not exist", q.Group)
 	} else {
-		stop := heartbeat(msg, actionsAckWait/3)
+		stop := events.KeepInProgress(msg, actionsAckWait/3)
 		res, err = s.deliver.Deliver(ctx, &q, g)
 		stop()
 	}

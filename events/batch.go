@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Headers of JetStream's atomic batch publish and of conditional writes.
@@ -91,4 +92,24 @@ func AtomicPublish(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg, beforeC
 		return 0, errors.New("commit: no sequence in answer")
 	}
 	return ack.Seq, nil
+}
+
+// KeepInProgress tells JetStream every period that msg is still being
+// worked on, so that a long piece of work is not delivered to another
+// consumer meanwhile, until the returned function is called.
+func KeepInProgress(msg jetstream.Msg, period time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				_ = msg.InProgress()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
 }

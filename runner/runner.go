@@ -602,30 +602,12 @@ func (r *Runner) dispatch(msg jetstream.Msg) {
 			r.mu.Unlock()
 			cancel(nil)
 		}()
-		stopBeat := r.heartbeat(msg)
+		stopBeat := events.KeepInProgress(msg, ackWait/3)
 		r.run(runCtx, ex, obj, full)
 		stopBeat()
 		_ = msg.Ack()
 		r.maybeRetry(context.Background(), ex)
 	}()
-}
-
-// heartbeat keeps a long run's request from being delivered again.
-func (r *Runner) heartbeat(msg jetstream.Msg) func() {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(ackWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				_ = msg.InProgress()
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 func (r *Runner) reject(ctx context.Context, ex *Execution, reason string) {
