@@ -143,13 +143,7 @@ func (a *API) handleTestAlerts(w http.ResponseWriter, r *http.Request) {
 	if !a.alertsRequest(w, r) {
 		return
 	}
-	body, err := readBody(w, r, MaxEventBody)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	caller, _ := IdentityFrom(r.Context())
-	ev, err := events.Decode(body, "/vigil/api/"+caller.Name, a.now())
+	ev, err := a.readEvent(w, r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

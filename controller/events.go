@@ -39,18 +39,23 @@ type eventList struct {
 // batchMediaType is the CloudEvents batched content mode.
 const batchMediaType = "application/cloudevents-batch+json"
 
+// readEvent reads one event from the request body, with the caller as its
+// default source.
+func (a *API) readEvent(w http.ResponseWriter, r *http.Request) (*events.Event, error) {
+	body, err := readBody(w, r, MaxEventBody)
+	if err != nil {
+		return nil, err
+	}
+	caller, _ := IdentityFrom(r.Context())
+	return events.Decode(body, "/vigil/api/"+caller.Name, a.now())
+}
+
 func (a *API) handlePublish(w http.ResponseWriter, r *http.Request) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); strings.EqualFold(mt, batchMediaType) {
 		a.handlePublishBatch(w, r)
 		return
 	}
-	body, err := readBody(w, r, MaxEventBody)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	caller, _ := IdentityFrom(r.Context())
-	ev, err := events.Decode(body, "/vigil/api/"+caller.Name, a.now())
+	ev, err := a.readEvent(w, r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
