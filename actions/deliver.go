@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -261,6 +262,11 @@ func (d *Deliverer) post(ctx context.Context, method, url string, h http.Header,
 	}
 	resp, err := d.HTTP.Do(req)
 	if err != nil {
+		// The client's error repeats the URL, whose path may be a secret.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("%s %s: %w", method, redactURL(url), err)
 	}
 	defer resp.Body.Close()

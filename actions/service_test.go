@@ -413,12 +413,15 @@ func TestRetriesAndDeadLetters(t *testing.T) {
 	flaky := newReceiver(t, http.StatusServiceUnavailable, http.StatusOK)
 	broken := newReceiver(t, http.StatusInternalServerError)
 	gone := newReceiver(t, http.StatusNotFound)
+	// A receiver that is not there: its error must not show the URL's
+	// path, which for Slack is the secret.
+	down := "http://127.0.0.1:9/secret-path"
 	svc := r.start(nil)
 	r.apply(fmt.Sprintf(`
 kind: ActionGroup
 name: hooks
 spec:
-  webhooks: [{url: %s}, {url: %s}, {url: %s}]
+  webhooks: [{url: %s}, {url: %s}, {url: %s}, {url: %s}]
   retry: {tries: 3, backoff: 100ms, max_backoff: 200ms}
 ---
 kind: AlertConfig
@@ -426,13 +429,13 @@ name: any-down
 spec:
   events: [SERVER_DOWN]
   action_group: hooks
-`, flaky.URL, broken.URL, gone.URL))
+`, flaky.URL, broken.URL, gone.URL, down))
 	r.waitRules("any-down")
 	r.publish("SERVER_DOWN", "pool", "web", time.Now(), nil)
 
-	eventually(t, "2 dead letters", func() bool {
+	eventually(t, "3 dead letters", func() bool {
 		dls, _, _ := svc.DeadLetters(context.Background(), 0, 10)
-		return len(dls) == 2
+		return len(dls) == 3
 	})
 	if got := flaky.deliveries(); len(got) != 2 || got[0].status != 503 || got[1].status != 200 ||
 		got[0].header.Get("webhook-id") != got[1].header.Get("webhook-id") {
@@ -454,6 +457,11 @@ spec:
 	if dead.Tries != 3 || dead.Status != 500 || !strings.Contains(dead.Error, "500") {
 		t.Fatalf("dead letter: %+v", dead)
 	}
+	for _, dl := range dls {
+		if strings.Contains(dl.Error, "/secret-path") {
+			t.Errorf("a dead letter's error shows the URL's path: %s", dl.Error)
+		}
+	}
 	key := broken.deliveries()[0].header.Get("webhook-id")
 	if dead.Request.Key != key {
 		t.Fatalf("dead letter key %q, receiver saw %q", dead.Request.Key, key)
@@ -471,8 +479,8 @@ spec:
 		t.Fatal("a dead letter replays twice")
 	}
 	dls, _, _ = svc.DeadLetters(context.Background(), 0, 10)
-	if len(dls) != 1 {
-		t.Fatalf("%d dead letters after the replay, want 1", len(dls))
+	if len(dls) != 2 {
+		t.Fatalf("%d dead letters after the replay, want 2", len(dls))
 	}
 }
 
