@@ -29,6 +29,7 @@ import (
 // Scripts runs ControlScripts: what the pipeline needs from the runner.
 type Scripts interface {
 	Submit(ctx context.Context, req runner.RunRequest) (*runner.Execution, error)
+	Get(ctx context.Context, id string) (*runner.Execution, error)
 	Wait(ctx context.Context, id string) (*runner.Execution, error)
 }
 

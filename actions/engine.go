@@ -68,8 +68,9 @@ type ActionOutcome struct {
 	Target string `json:"target"`
 	// Resolve is set for an action run on the alert's resolve.
 	Resolve bool `json:"resolve,omitempty"`
-	// Status is queued, delivered, retrying, dead (in the dead-letter
-	// stream) or failed (a ControlScript that ran and failed).
+	// Status is queued, running (a ControlScript's run), delivered,
+	// retrying, dead (in the dead-letter stream) or failed (a ControlScript
+	// that ran and failed).
 	Status string    `json:"status"`
 	Tries  int       `json:"tries"`
 	Error  string    `json:"error,omitempty"`
@@ -82,6 +83,7 @@ type ActionOutcome struct {
 // Outcome statuses.
 const (
 	OutcomeQueued    = "queued"
+	OutcomeRunning   = "running" // a ControlScript action's run
 	OutcomeDelivered = "delivered"
 	OutcomeRetrying  = "retrying"
 	OutcomeDead      = "dead"

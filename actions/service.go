@@ -24,6 +24,7 @@ import (
 
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/events"
+	"github.com/vigilhq/vigil/runner"
 )
 
 // Streams and consumers of the pipeline.
@@ -651,8 +652,10 @@ func (s *Service) flusher(ctx context.Context) {
 	}
 }
 
-// queue publishes an outbox entry to the actions stream. The stream drops
-// a repeated key for actionsDuplicates, and the receiver sees the key.
+// queue moves an outbox entry on: a ControlScript action straight to the
+// runner's queue when this process runs scripts, else (or when the runner
+// refuses it) to the actions stream. The stream drops a repeated key for
+// actionsDuplicates, and the receiver sees the key.
 func (s *Service) queue(ctx context.Context, o Outbound) bool {
 	var q struct {
 		Kind string `json:"kind"`
@@ -661,11 +664,66 @@ func (s *Service) queue(ctx context.Context, o Outbound) bool {
 	if q.Kind == "" {
 		q.Kind = "unknown"
 	}
+	if q.Kind == ActionControlScript && s.opts.Scripts != nil && s.submit(ctx, o) {
+		return true
+	}
 	if _, err := s.opts.JS.Publish(ctx, ActionsPrefix+"."+q.Kind, o.Data, jetstream.WithMsgID(o.Key)); err != nil {
 		s.log.Warn("queue action; it stays in the outbox", "key", o.Key, "err", err)
 		return false
 	}
 	return true
+}
+
+// submit queues a ControlScript action on the runner's own durable queue,
+// skipping the actions stream: its execution id derives from the key, so
+// a repeat runs nothing new. The outcome is recorded when the run ends;
+// an alert read before that (or after this process died) shows the
+// execution's own status. False leaves the action to the actions stream
+// and its retries.
+func (s *Service) submit(ctx context.Context, o Outbound) bool {
+	var q ActionRequest
+	if json.Unmarshal(o.Data, &q) != nil {
+		return false
+	}
+	g := s.group(q.Group)
+	if g == nil || g.ControlScript == "" {
+		return false
+	}
+	alert, err := json.Marshal(q.Notice.Alert)
+	if err != nil {
+		return false
+	}
+	ex, err := s.opts.Scripts.Submit(ctx, runner.RunRequest{
+		ID: ExecutionID(&q), Script: g.ControlScript, Trigger: runner.TriggerAlert, User: "alert:" + q.Config, Alert: alert,
+	})
+	if err != nil {
+		s.log.Warn("run a ControlScript action; it goes through the actions stream", "key", q.Key, "err", err)
+		return false
+	}
+	o2 := ActionOutcome{Key: q.Key, Kind: q.Kind, Target: q.Target(), Resolve: q.Resolve, Tries: 1,
+		Status: OutcomeQueued, At: s.opts.Now().UTC(), Execution: ex.ID}
+	s.record(&q, o2)
+	s.wg.Go(func() { s.awaitRun(ctx, &q, o2) })
+	return true
+}
+
+// awaitRun records a ControlScript action's outcome when its run ends.
+func (s *Service) awaitRun(ctx context.Context, q *ActionRequest, o ActionOutcome) {
+	ex, err := s.opts.Scripts.Wait(ctx, o.Execution)
+	if err != nil {
+		return // stopping: the alert shows the execution's own status
+	}
+	o.At, o.Output = s.opts.Now().UTC(), ex.Stdout+ex.Stderr
+	o.Status = OutcomeDelivered
+	if ex.Status != runner.StatusSucceeded {
+		o.Status, o.Error = OutcomeFailed, ex.Status
+		if ex.Reason != "" {
+			o.Error += ": " + ex.Reason
+		}
+	}
+	s.metrics.deliveries.WithLabelValues(q.Kind, o.Status).Inc()
+	s.delivered.Add(1)
+	s.record(q, o)
 }
 
 // sweepEvery is how often every state's outbox is checked; well inside

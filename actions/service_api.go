@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigilhq/vigil/events"
+	"github.com/vigilhq/vigil/runner"
 )
 
 // AlertFilter selects alerts in a list.
@@ -40,7 +41,7 @@ func (s *Service) Alerts(_ context.Context, f AlertFilter) ([]Alert, error) {
 
 // Alert returns an alert by id; the error wraps ErrNoAlert when there is
 // none.
-func (s *Service) Alert(_ context.Context, id string) (*Alert, error) {
+func (s *Service) Alert(ctx context.Context, id string) (*Alert, error) {
 	var found *Alert
 	var err error
 	if config, key, ok := s.store.LookupIndex(id); ok {
@@ -65,6 +66,26 @@ func (s *Service) Alert(_ context.Context, id string) (*Alert, error) {
 	}
 	if found.Actions, err = s.store.Outcomes(id); err != nil {
 		return nil, err
+	}
+	// A ControlScript action whose outcome was not recorded yet (still
+	// running, or its process died) shows its execution's status.
+	for i, o := range found.Actions {
+		if o.Kind != ActionControlScript || o.Status != OutcomeQueued || o.Execution == "" || s.opts.Scripts == nil {
+			continue
+		}
+		ex, err := s.opts.Scripts.Get(ctx, o.Execution)
+		if err != nil {
+			continue
+		}
+		switch {
+		case ex.Status == runner.StatusSucceeded:
+			o.Status, o.Output = OutcomeDelivered, ex.Stdout+ex.Stderr
+		case runner.Final(ex.Status):
+			o.Status, o.Output, o.Error = OutcomeFailed, ex.Stdout+ex.Stderr, ex.Status
+		case ex.Status == runner.StatusRunning:
+			o.Status = OutcomeRunning
+		}
+		found.Actions[i] = o
 	}
 	var last time.Time
 	for _, o := range found.Actions {

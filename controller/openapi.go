@@ -311,7 +311,7 @@ var componentSchemas = map[string]any{
 			"kind":      map[string]any{"type": "string"},
 			"target":    str("Which action of the group, e.g. webhooks[0]."),
 			"resolve":   map[string]any{"type": "boolean"},
-			"status":    map[string]any{"type": "string", "enum": []string{"queued", "delivered", "retrying", "dead", "failed"}},
+			"status":    map[string]any{"type": "string", "enum": []string{"queued", "running", "delivered", "retrying", "dead", "failed"}},
 			"tries":     map[string]any{"type": "integer"},
 			"error":     map[string]any{"type": "string"},
 			"at":        map[string]any{"type": "string", "format": "date-time"},
