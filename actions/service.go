@@ -700,8 +700,10 @@ func (s *Service) submit(ctx context.Context, o Outbound) bool {
 		s.log.Warn("run a ControlScript action; it goes through the actions stream", "key", q.Key, "err", err)
 		return false
 	}
-	o2 := ActionOutcome{Key: q.Key, Kind: q.Kind, Target: q.Target(), Resolve: q.Resolve, Tries: 1,
-		Status: OutcomeQueued, At: s.opts.Now().UTC(), Execution: ex.ID}
+	o2 := ActionOutcome{
+		Key: q.Key, Kind: q.Kind, Target: q.Target(), Resolve: q.Resolve, Tries: 1,
+		Status: OutcomeQueued, At: s.opts.Now().UTC(), Execution: ex.ID,
+	}
 	s.record(&q, o2)
 	s.wg.Go(func() { s.awaitRun(ctx, &q, o2) })
 	return true
