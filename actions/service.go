@@ -115,9 +115,7 @@ type Service struct {
 	cache   *CachedStore
 	engine  *Engine
 	deliver Deliverer
-	actions jetstream.Stream
 	dead    jetstream.Stream
-	events  jetstream.Stream
 
 	mu       sync.Mutex
 	specs    map[string]*AlertConfigSpec
@@ -169,7 +167,7 @@ func NewService(ctx context.Context, opts ServiceOptions) (*Service, error) {
 	if s.store, err = OpenKVStore(ctx, opts.NC, opts.JS, replicas); err != nil {
 		return nil, err
 	}
-	if s.actions, err = opts.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if _, err = opts.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        ActionsStream,
 		Description: "action requests of alerts, waiting for delivery",
 		Subjects:    []string{ActionsPrefix + ".>"},
@@ -196,9 +194,6 @@ func NewService(ctx context.Context, opts ServiceOptions) (*Service, error) {
 		AllowDirect: true,
 	}); err != nil {
 		return nil, fmt.Errorf("stream %s: %w", DeadLetterStream, err)
-	}
-	if s.events, err = opts.JS.Stream(ctx, events.EventsStream); err != nil {
-		return nil, fmt.Errorf("stream %s: %w", events.EventsStream, err)
 	}
 	s.cache = NewCachedStore(s.store, DefaultCachedStates)
 	s.engine = &Engine{
