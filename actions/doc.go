@@ -21,11 +21,13 @@
 // sharing the events behave as one) and its time from an injected clock.
 //
 // The pipeline: PlanActions turns a decision into ActionRequests, each with
-// an idempotency key (ActionKey) that is the same on every retry and replay,
-// and when a crash makes the engine decide the same event again. The requests are saved in the group's state (its
-// outbox: one conditional write holds both) before the event is
-// acknowledged, then queued on the work-queue stream VIGIL_ACTIONS;
-// Deliverer performs them (Standard Webhooks signatures, RFC 5424 syslog
+// an idempotency key (ActionKey) that is the same on every retry and
+// replay, and when a crash makes the engine decide the same event again.
+// The requests are saved in the group's state (its outbox: one conditional
+// write holds both, and CachedStore spares the read before it) before the
+// event is acknowledged, then queued on the work-queue stream VIGIL_ACTIONS
+// (a ControlScript action straight on the runner's queue when the process
+// runs scripts); Deliverer performs them (Standard Webhooks signatures, RFC 5424 syslog
 // over UDP, TCP or TLS, SMTP with STARTTLS, publish_event, ControlScript runs
 // whose execution id derives from the key), retrying with capped exponential
 // backoff and equal jitter (Backoff), and moves what cannot be delivered to
