@@ -518,3 +518,91 @@ spec:
 	term(t, s1)
 	term(t, s2)
 }
+
+// TestRetrySurvivesRestart: an action whose receiver fails is retried
+// after vigil is killed and started again, with the same key, and its
+// outcome reaches the alert.
+func TestRetrySurvivesRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test")
+	}
+	var (
+		mu     sync.Mutex
+		status = http.StatusInternalServerError
+		keys   []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		keys = append(keys, r.Header.Get("webhook-id"))
+		code := status
+		mu.Unlock()
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(srv.Close)
+	tries := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(keys)
+	}
+	dir := t.TempDir()
+	s := startServer(t, dir, nil)
+	yaml := fmt.Sprintf(`kind: ActionGroup
+name: hook
+spec:
+  webhooks: [{url: %s}]
+  retry: {tries: 10, backoff: 2s, max_backoff: 2s}
+---
+kind: AlertConfig
+name: down
+spec:
+  events: [SERVER_DOWN]
+  action_group: hook
+`, srv.URL)
+	if _, errOut, code := s.CLI(t, yaml, "apply", "-f", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if !postEvent(t, s, serverDown("web", 0)) {
+		t.Fatal("publish failed")
+	}
+	waitFor(t, "the first try", 10*time.Second, func() bool { return tries() >= 1 })
+	_ = s.Cmd.Process.Signal(syscall.SIGKILL)
+	<-s.Exited()
+	mu.Lock()
+	status = http.StatusOK
+	mu.Unlock()
+
+	s2 := startServer(t, dir, nil)
+	type alert struct {
+		ID      string `json:"id"`
+		Actions []struct {
+			Key, Status string
+			Tries       int
+		} `json:"actions"`
+	}
+	var alerts struct {
+		Items []alert `json:"items"`
+	}
+	getJSON(t, s2, "/api/v1/alerts", &alerts)
+	if len(alerts.Items) != 1 {
+		t.Fatalf("%d alerts after the restart", len(alerts.Items))
+	}
+	var a alert
+	waitFor(t, "the retry after the restart", 40*time.Second, func() bool {
+		getJSON(t, s2, "/api/v1/alerts/"+alerts.Items[0].ID, &a)
+		return len(a.Actions) == 1 && a.Actions[0].Status == "delivered"
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, k := range keys {
+		if k != keys[0] {
+			t.Fatalf("keys %v: a retry changed the key", keys)
+		}
+	}
+	if a.Actions[0].Key != keys[0] || len(keys) < 2 {
+		t.Fatalf("outcome %+v, receiver saw %v", a.Actions[0], keys)
+	}
+	t.Logf("%d tries, the last after the restart, all with key %s", len(keys), keys[0])
+	term(t, s2)
+}
