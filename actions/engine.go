@@ -140,6 +140,15 @@ type StateStore interface {
 	Range(config string, f func(config, key string, s *GroupState) bool) error
 }
 
+// MaxOutbox bounds the action requests that wait in one group's outbox for
+// the actions stream to take them.
+var MaxOutbox = 1000
+
+// ErrOutboxFull is wrapped by a decision that would put more than
+// MaxOutbox requests in its group's outbox; the event is decided again
+// later.
+var ErrOutboxFull = errors.New("outbox full")
+
 // ErrConflict is wrapped by a Save that lost a race.
 var ErrConflict = errors.New("state changed meanwhile")
 
@@ -418,6 +427,11 @@ func (e *Engine) plan(r *Rule, d *Decision, st *GroupState) error {
 	out, outcomes, err := e.Plan(r, d)
 	if err != nil {
 		return fmt.Errorf("%s: plan actions: %w", r.Name, err)
+	}
+	if n := len(st.Outbox) + len(out); n > MaxOutbox {
+		// The actions stream is not taking requests: hold the event back
+		// (it comes again) rather than grow the state without bound.
+		return fmt.Errorf("%s: group %s: %d actions would wait to be queued, at most %d: %w", r.Name, d.Key, n, MaxOutbox, ErrOutboxFull)
 	}
 	now := e.Now()
 	for i := range out {

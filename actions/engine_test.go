@@ -2,7 +2,9 @@ package actions
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -314,6 +316,40 @@ func TestEngineSilence(t *testing.T) {
 		time.Sleep(30 * time.Minute)
 		if d := sc.send("SERVER_DOWN", "web-1", 30*time.Minute); !d.Act || d.Silenced != "" || d.Alert.ID != "alert-1" {
 			t.Fatalf("after the silence: %+v %+v", d, d.Alert)
+		}
+	})
+}
+
+// TestEngineOutboxBound: a group whose requests are not being queued
+// refuses further acting decisions instead of growing its state; the
+// event fails and comes again.
+func TestEngineOutboxBound(t *testing.T) {
+	old := MaxOutbox
+	MaxOutbox = 3
+	t.Cleanup(func() { MaxOutbox = old })
+	synctest.Test(t, func(t *testing.T) {
+		sc := newScenario(t, `{"events": ["SERVER_DOWN"], "throttle": "0s"}`)
+		n := 0
+		sc.e.Plan = func(r *Rule, d *Decision) ([]Outbound, []ActionOutcome, error) {
+			n++
+			return []Outbound{{Key: fmt.Sprintf("k%d", n), Data: []byte(`{}`)}}, nil, nil
+		}
+		for i := range 3 {
+			if d := sc.send("SERVER_DOWN", "web", time.Duration(i)*time.Second); !d.Act || len(d.Out) != 1 {
+				t.Fatalf("decision %d: %+v", i, d)
+			}
+		}
+		ev, err := events.New("SERVER_DOWN", "pool", "web", nil, "/test", sc.base.Add(3*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, errs := sc.e.Handle(ev)
+		if len(errs) != 1 || !errors.Is(errs[0], ErrOutboxFull) {
+			t.Fatalf("4th acting decision: %v, want ErrOutboxFull", errs)
+		}
+		st, _, _ := sc.e.Store.Load("r", `["pool","web"]`)
+		if len(st.Outbox) != 3 || slices.Contains(st.Seen, ev.ID) {
+			t.Fatalf("state after the refusal: %d in the outbox, seen %v", len(st.Outbox), st.Seen)
 		}
 	})
 }
