@@ -371,21 +371,31 @@ func (e *Engine) applyOnce(r *Rule, m Match, ev *events.Event) (*Decision, error
 		if threshold == 0 {
 			threshold = DefaultThreshold
 		}
-		if len(st.Recent) != len(st.Hits) {
-			st.Recent = nil // a state written before events were kept
-			for range st.Hits {
-				st.Recent = append(st.Recent, events.Record{})
-			}
+		// Recent holds the events of the newest Hits, at most
+		// MaxAlertEvents: those a new alert carries.
+		if len(st.Recent) > len(st.Hits) {
+			st.Recent = st.Recent[len(st.Recent)-len(st.Hits):]
 		}
+		offset := len(st.Hits) - len(st.Recent) // hits without their event
 		i := sort.Search(len(st.Hits), func(i int) bool { return st.Hits[i].After(ev.Time) })
 		st.Hits = slices.Insert(st.Hits, i, ev.Time)
-		st.Recent = slices.Insert(st.Recent, i, ev.Data)
+		if i >= offset {
+			st.Recent = slices.Insert(st.Recent, i-offset, ev.Data)
+		} else {
+			offset++
+		}
+		if n := len(st.Recent) - MaxAlertEvents; n > 0 {
+			st.Recent, offset = st.Recent[n:], offset+n
+		}
 		// The window ends at the newest event: a late event inside the
 		// lateness bound counts where it belongs.
 		from := st.Newest.Add(-window)
 		first := sort.Search(len(st.Hits), func(i int) bool { return st.Hits[i].After(from) })
 		first = max(first, len(st.Hits)-threshold)
-		st.Hits, st.Recent = st.Hits[first:], st.Recent[first:]
+		st.Hits = st.Hits[first:]
+		if drop := first - offset; drop > 0 {
+			st.Recent = st.Recent[min(drop, len(st.Recent)):]
+		}
 		if len(st.Hits) >= threshold {
 			e.fire(r, st, ev, now, d, st.Recent)
 		} else if st.Alert != nil && (st.Alert.State == StateOn || st.Alert.State == StateThrottled) {

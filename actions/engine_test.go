@@ -353,3 +353,37 @@ func TestEngineOutboxBound(t *testing.T) {
 		}
 	})
 }
+
+// TestEngineWindowKeepsNewestEvents: a window far above MaxAlertEvents
+// keeps every hit's time but only the newest events, in time order, late
+// ones included; the alert it raises carries those.
+func TestEngineWindowKeepsNewestEvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := newScenario(t, `{"events": ["SERVER_DOWN"], "category": "rolling_window", "threshold": 50, "window": "1h"}`)
+		for i := range 49 {
+			at := time.Duration(i+10) * time.Second
+			if i == 48 {
+				at = 5 * time.Second // late, older than every kept event
+			}
+			if d := sc.send("SERVER_DOWN", "web", at); d.Act {
+				t.Fatalf("event %d acted", i)
+			}
+		}
+		st, _, _ := sc.e.Store.Load("r", `["pool","web"]`)
+		if len(st.Hits) != 49 || len(st.Recent) != MaxAlertEvents {
+			t.Fatalf("%d hits, %d events kept", len(st.Hits), len(st.Recent))
+		}
+		d := sc.send("SERVER_DOWN", "web", 100*time.Second)
+		if !d.Act || len(d.Alert.Events) != MaxAlertEvents {
+			t.Fatalf("50th: act %v, %d events", d.Act, len(d.Alert.Events))
+		}
+		for i := 1; i < len(d.Alert.Events); i++ {
+			if d.Alert.Events[i].ReportTimestamp < d.Alert.Events[i-1].ReportTimestamp {
+				t.Fatalf("events out of order at %d", i)
+			}
+		}
+		if last := d.Alert.Events[len(d.Alert.Events)-1].ReportTimestamp; last != sc.base.Add(100*time.Second).Unix() {
+			t.Fatalf("newest event %d, want the 50th", last)
+		}
+	})
+}
