@@ -42,6 +42,10 @@ const (
 	DefaultExpiry    = 86400 * time.Second
 )
 
+// MaxThreshold bounds a rolling window's threshold: the window keeps the
+// time of each hit in the group's state, one write of at most 1 MiB.
+const MaxThreshold = 10000
+
 // DefaultGroupBy groups alerts per object, as Avi does.
 var DefaultGroupBy = []string{"obj_type", "obj_name"}
 
@@ -262,8 +266,8 @@ func checkAlertConfig(s *AlertConfigSpec) error {
 		return config.Errorf("spec.category", "must be realtime or rolling_window, got %q", s.Category)
 	}
 	switch {
-	case s.Threshold < 0 || s.Threshold > 100000:
-		return config.Errorf("spec.threshold", "must be from 1 to 100000, got %d", s.Threshold)
+	case s.Threshold < 0 || s.Threshold > MaxThreshold:
+		return config.Errorf("spec.threshold", "must be from 1 to %d, got %d", MaxThreshold, s.Threshold)
 	case s.Window.D() < 0 || s.Window.D() > 7*24*time.Hour:
 		return config.Errorf("spec.window", "must be at most 168h (7 days), got %s", s.Window.D())
 	case s.Throttle != nil && (s.Throttle.D() < 0 || s.Throttle.D() > 7*24*time.Hour):

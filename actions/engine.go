@@ -140,9 +140,13 @@ type StateStore interface {
 	Range(config string, f func(config, key string, s *GroupState) bool) error
 }
 
-// MaxOutbox bounds the action requests that wait in one group's outbox for
-// the actions stream to take them.
-var MaxOutbox = 1000
+// MaxOutbox and MaxOutboxBytes bound the action requests that wait in one
+// group's outbox for the actions stream to take them: the state and its
+// outbox are one write, which NATS caps at 1 MiB by default.
+var (
+	MaxOutbox      = 1000
+	MaxOutboxBytes = 256 << 10
+)
 
 // ErrOutboxFull is wrapped by a decision that would put more than
 // MaxOutbox requests in its group's outbox; the event is decided again
@@ -345,6 +349,7 @@ func (e *Engine) applyOnce(r *Rule, m Match, ev *events.Event) (*Decision, error
 		d.Alert = copyAlert(st.Alert)
 		return d, nil
 	}
+	ev = boundDetails(ev)
 	st.Seen = append(st.Seen, ev.ID)
 	if len(st.Seen) > seenIDs {
 		st.Seen = st.Seen[len(st.Seen)-seenIDs:]
@@ -438,10 +443,19 @@ func (e *Engine) plan(r *Rule, d *Decision, st *GroupState) error {
 	if err != nil {
 		return fmt.Errorf("%s: plan actions: %w", r.Name, err)
 	}
-	if n := len(st.Outbox) + len(out); n > MaxOutbox {
+	size := 0
+	for _, o := range st.Outbox {
+		size += len(o.Data)
+	}
+	for _, o := range out {
+		size += len(o.Data)
+	}
+	if n := len(st.Outbox) + len(out); n > MaxOutbox || size > MaxOutboxBytes {
 		// The actions stream is not taking requests: hold the event back
-		// (it comes again) rather than grow the state without bound.
-		return fmt.Errorf("%s: group %s: %d actions would wait to be queued, at most %d: %w", r.Name, d.Key, n, MaxOutbox, ErrOutboxFull)
+		// (it comes again) rather than grow the state past what one write
+		// can hold.
+		return fmt.Errorf("%s: group %s: %d actions (%d bytes) would wait to be queued, at most %d (%d bytes): %w",
+			r.Name, d.Key, n, size, MaxOutbox, MaxOutboxBytes, ErrOutboxFull)
 	}
 	now := e.Now()
 	for i := range out {
@@ -646,6 +660,30 @@ func (e *Engine) Expire() ([]Alert, error) {
 		}
 	}
 	return out, nil
+}
+
+// MaxKeptDetails bounds the event_details an alert keeps of one event;
+// larger ones are replaced by {"vigil_truncated": {"bytes": N, "keys":
+// [...]}}, so that a state with its events stays within one write.
+const MaxKeptDetails = 4 << 10
+
+// boundDetails returns ev, or a copy whose details are replaced by a
+// marker when they are over MaxKeptDetails.
+func boundDetails(ev *events.Event) *events.Event {
+	size := 0
+	keys := make([]string, 0, len(ev.Data.EventDetails))
+	for k, v := range ev.Data.EventDetails {
+		size += len(k) + len(v)
+		keys = append(keys, k)
+	}
+	if size <= MaxKeptDetails {
+		return ev
+	}
+	sort.Strings(keys)
+	marker, _ := json.Marshal(map[string]any{"bytes": size, "keys": keys})
+	c := *ev
+	c.Data.EventDetails = map[string]json.RawMessage{"vigil_truncated": marker}
+	return &c
 }
 
 func appendEvent(l []events.Record, r events.Record) []events.Record {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -386,4 +387,29 @@ func TestEngineWindowKeepsNewestEvents(t *testing.T) {
 			t.Fatalf("newest event %d, want the 50th", last)
 		}
 	})
+}
+
+// TestEngineBoundsKeptDetails: an alert keeps a marker, not the details,
+// of an event whose details are over MaxKeptDetails; the condition still
+// saw them whole.
+func TestEngineBoundsKeptDetails(t *testing.T) {
+	r := rule(t, `{"events": ["SERVER_DOWN"], "condition": "size(details.se_hm_pool_details.pool) > 10000"}`)
+	e := &Engine{Now: time.Now, Store: NewMemoryStore(), NewID: func() string { return "alert-1" }}
+	e.SetRules([]*Rule{r})
+	big := strings.Repeat("p", 20000)
+	ev, err := events.New("SERVER_DOWN", "pool", "web", map[string]any{"se_hm_pool_details": map[string]any{"pool": big}}, "/test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, errs := e.Handle(ev)
+	if len(errs) > 0 || len(ds) != 1 || !ds[0].Act {
+		t.Fatalf("decisions %+v, errors %v", ds, errs)
+	}
+	got := ds[0].Alert.Events[0].EventDetails
+	if _, ok := got["vigil_truncated"]; !ok || len(got) != 1 || !strings.Contains(string(got["vigil_truncated"]), `"keys":["se_hm_pool_details"]`) {
+		t.Fatalf("kept details: %s", got)
+	}
+	if len(ev.Data.EventDetails["se_hm_pool_details"]) < 20000 {
+		t.Fatal("the event itself was changed")
+	}
 }

@@ -2,8 +2,10 @@ package actions
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -107,4 +109,49 @@ func twoEngines(t *testing.T, cached bool) {
 	if err := store.Range("", func(string, string, *GroupState) bool { n++; return true }); err != nil || n != len(objects) {
 		t.Errorf("Range: %d states, %v", n, err)
 	}
+}
+
+// TestKVStoreLargestState: a state at every bound at once — a full window
+// of MaxThreshold hits, the events a new alert carries, the remembered
+// event ids, an alert with its events and a full outbox — fits in one
+// write to the bucket.
+func TestKVStoreLargestState(t *testing.T) {
+	ctx := context.Background()
+	bus, err := events.StartBus(ctx, events.BusOptions{StoreDir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Stop)
+	store, err := OpenKVStore(ctx, bus.Conn(), bus.JetStream(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Details just under what an alert keeps of one event.
+	details := map[string]any{"se_hm_pool_details": map[string]any{"pool": strings.Repeat("p", MaxKeptDetails-64)}}
+	ev, err := events.New("SERVER_DOWN", "pool", strings.Repeat("n", 100), details, "/test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	st := &GroupState{Newest: now, Alert: &Alert{ID: "alert-1", Config: "c", State: StateOn}}
+	for i := range MaxThreshold {
+		st.Hits = append(st.Hits, now.Add(-time.Duration(i)*time.Millisecond-time.Nanosecond))
+	}
+	for range MaxAlertEvents {
+		st.Recent = append(st.Recent, ev.Data)
+		st.Alert.Events = append(st.Alert.Events, ev.Data)
+	}
+	for range seenIDs {
+		st.Seen = append(st.Seen, ev.ID)
+	}
+	for size := 0; size+8<<10 <= MaxOutboxBytes; {
+		data := []byte(`{"pad":"` + strings.Repeat("x", 8<<10) + `"}`)
+		st.Outbox = append(st.Outbox, Outbound{Key: fmt.Sprintf("act-%d", len(st.Outbox)), Data: data, At: now})
+		size += len(data)
+	}
+	b, _ := json.Marshal(st)
+	if err := store.Save("c", `["pool","x"]`, st, 0); err != nil {
+		t.Fatalf("a %d-byte state at the bounds: %v", len(b), err)
+	}
+	t.Logf("state at the bounds: %d bytes", len(b))
 }

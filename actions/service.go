@@ -592,6 +592,14 @@ func decodeStored(b []byte, rules []*Rule, labels bool) (*events.Event, error) {
 func (s *Service) work(in chan job) {
 	for j := range in {
 		d, err := s.engine.Apply(j.r, j.m, j.ev)
+		if errors.Is(err, nats.ErrMaxPayload) {
+			// Deciding again would not shrink it: the event is dropped for
+			// this config rather than retried for ever.
+			s.log.Error("decide: the group's state is over the largest message; the event is dropped for this AlertConfig",
+				"config", j.r.Name, "event", j.ev.ID, "err", err)
+			j.t.done(nil)
+			continue
+		}
 		if err != nil {
 			s.log.Error("decide", "config", j.r.Name, "event", j.ev.ID, "err", err)
 			j.t.done(err)
