@@ -19,6 +19,10 @@ import (
 // KindActionGroup is the kind of an ActionGroup object.
 const KindActionGroup = "ActionGroup"
 
+// MaxTargets bounds the webhooks and the syslog receivers of one
+// ActionGroup.
+const MaxTargets = 16
+
 // Defaults of an ActionGroup.
 const (
 	DefaultWebhookTimeout = 10 * time.Second
@@ -235,6 +239,12 @@ func checkActionGroup(s *ActionGroupSpec) error {
 		if err := config.ValidateName(s.ControlScript); err != nil {
 			return config.Errorf("spec.controlscript", "%v", err)
 		}
+	}
+	if len(s.Webhooks) > MaxTargets {
+		return config.Errorf("spec.webhooks", "at most %d, got %d", MaxTargets, len(s.Webhooks))
+	}
+	if len(s.Syslog) > MaxTargets {
+		return config.Errorf("spec.syslog", "at most %d, got %d", MaxTargets, len(s.Syslog))
 	}
 	for i, w := range s.Webhooks {
 		if err := checkWebhook(fmt.Sprintf("spec.webhooks[%d]", i), w); err != nil {

@@ -450,7 +450,9 @@ func (e *Engine) plan(r *Rule, d *Decision, st *GroupState) error {
 	for _, o := range out {
 		size += len(o.Data)
 	}
-	if n := len(st.Outbox) + len(out); n > MaxOutbox || size > MaxOutboxBytes {
+	// A decision is always taken into an empty outbox, so that a group
+	// whose one decision is large still makes progress.
+	if n := len(st.Outbox) + len(out); len(st.Outbox) > 0 && (n > MaxOutbox || size > MaxOutboxBytes) {
 		// The actions stream is not taking requests: hold the event back
 		// (it comes again) rather than grow the state past what one write
 		// can hold.

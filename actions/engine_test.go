@@ -413,3 +413,33 @@ func TestEngineBoundsKeptDetails(t *testing.T) {
 		t.Fatal("the event itself was changed")
 	}
 }
+
+// TestNoticeEventsBounded: an action request carries the alert's newest
+// events that fit in MaxNoticeEvents, at least one.
+func TestNoticeEventsBounded(t *testing.T) {
+	a := AviAlert{}
+	for i := range 20 {
+		a.Events = append(a.Events, AviAlertEvent{EventID: "SERVER_DOWN", ReportTimestamp: int64(i),
+			EventDetails: map[string]json.RawMessage{"d": json.RawMessage(`"` + strings.Repeat("x", 4000) + `"`)}})
+	}
+	boundAlert(&a)
+	b, _ := json.Marshal(a.Events)
+	if len(a.Events) == 0 || len(a.Events) >= 20 || len(b) > MaxNoticeEvents+len(a.Events) || a.Events[len(a.Events)-1].ReportTimestamp != 19 {
+		t.Fatalf("%d events, %d bytes, newest %d", len(a.Events), len(b), a.Events[len(a.Events)-1].ReportTimestamp)
+	}
+	one := AviAlert{Events: []AviAlertEvent{{EventDetails: map[string]json.RawMessage{"d": json.RawMessage(`"` + strings.Repeat("x", 40000) + `"`)}}}}
+	boundAlert(&one)
+	if len(one.Events) != 1 {
+		t.Fatal("the newest event was dropped")
+	}
+}
+
+// TestActionGroupTargetsBounded: an ActionGroup takes at most MaxTargets
+// webhooks.
+func TestActionGroupTargetsBounded(t *testing.T) {
+	hooks := strings.Repeat(`{"url": "https://h.example/x"},`, MaxTargets+1)
+	_, err := DecodeActionGroup(json.RawMessage(`{"webhooks": [` + strings.TrimSuffix(hooks, ",") + `]}`))
+	if err == nil || !strings.Contains(err.Error(), "spec.webhooks") {
+		t.Fatalf("%d webhooks: %v", MaxTargets+1, err)
+	}
+}

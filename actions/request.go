@@ -167,6 +167,7 @@ func PlanActions(r *Rule, d *Decision, groupName string, g *ActionGroupSpec, now
 		state = StateOn
 	}
 	avi := AviShape(d.Alert, threshold, d.Resolved)
+	boundAlert(&avi)
 	out := make([]Outbound, 0, len(list))
 	outcomes := make([]ActionOutcome, 0, len(list))
 	for _, a := range list {
@@ -189,4 +190,24 @@ func PlanActions(r *Rule, d *Decision, groupName string, g *ActionGroupSpec, now
 		})
 	}
 	return out, outcomes, nil
+}
+
+// MaxNoticeEvents bounds the bytes of the events an action request carries
+// (the alert's newest events that fit, at least one): a decision's
+// requests travel in its group's state, one write.
+const MaxNoticeEvents = 24 << 10
+
+// boundAlert drops the oldest events of a until the rest fit in
+// MaxNoticeEvents, keeping at least the newest.
+func boundAlert(a *AviAlert) {
+	size, keep := 0, 0
+	for i := len(a.Events) - 1; i >= 0; i-- {
+		b, _ := json.Marshal(&a.Events[i])
+		if keep > 0 && size+len(b) > MaxNoticeEvents {
+			break
+		}
+		size += len(b)
+		keep++
+	}
+	a.Events = a.Events[len(a.Events)-keep:]
 }
