@@ -419,8 +419,10 @@ func TestEngineBoundsKeptDetails(t *testing.T) {
 func TestNoticeEventsBounded(t *testing.T) {
 	a := AviAlert{}
 	for i := range 20 {
-		a.Events = append(a.Events, AviAlertEvent{EventID: "SERVER_DOWN", ReportTimestamp: int64(i),
-			EventDetails: map[string]json.RawMessage{"d": json.RawMessage(`"` + strings.Repeat("x", 4000) + `"`)}})
+		a.Events = append(a.Events, AviAlertEvent{
+			EventID: "SERVER_DOWN", ReportTimestamp: int64(i),
+			EventDetails: map[string]json.RawMessage{"d": json.RawMessage(`"` + strings.Repeat("x", 4000) + `"`)},
+		})
 	}
 	boundAlert(&a)
 	b, _ := json.Marshal(a.Events)
