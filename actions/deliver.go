@@ -395,8 +395,10 @@ func (d *Deliverer) publishEvent(ctx context.Context, q *ActionRequest, p *Publi
 	if err != nil {
 		return permanent("event: %w", err)
 	}
-	// The event's id is the action's key: a repeat is a duplicate.
+	// The event's id is the action's key: a repeat is a duplicate. Its
+	// hop count bounds a loop of rules that publish what raises them.
 	ev.ID = q.Key
+	ev.Extensions = map[string]any{HopsExtension: q.Hops + 1}
 	ev.Data.ObjUUID = a.ObjUUID
 	if _, err := d.Events.Publish(ctx, ev); err != nil {
 		return fmt.Errorf("publish %s: %w", p.EventID, err)

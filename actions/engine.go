@@ -179,6 +179,9 @@ type Decision struct {
 	// Cause is what made the decision: the event's id, or "due@<time>"
 	// for a once_after group whose time came. Action keys derive from it.
 	Cause string
+	// Hops counts the publish_event actions that led to the event: 0 for
+	// an event from anywhere else.
+	Hops int
 	// Out are the action requests saved with the state, Planned their
 	// outcomes as queued.
 	Out     []Outbound
@@ -334,7 +337,7 @@ func (e *Engine) applyOnce(r *Rule, m Match, ev *events.Event) (*Decision, error
 	if st == nil {
 		st = &GroupState{}
 	}
-	d := &Decision{Config: r.Name, Key: m.Key, Cause: ev.ID}
+	d := &Decision{Config: r.Name, Key: m.Key, Cause: ev.ID, Hops: Hops(ev)}
 	if slices.Contains(st.Seen, ev.ID) {
 		d.Dropped = "duplicate"
 		d.Alert = copyAlert(st.Alert)
@@ -662,6 +665,30 @@ func (e *Engine) Expire() ([]Alert, error) {
 		}
 	}
 	return out, nil
+}
+
+// HopsExtension is the extension attribute that counts how many
+// publish_event actions led to an event.
+const HopsExtension = "vigilhops"
+
+// MaxHops bounds a chain of publish_event actions: an alert raised by an
+// event that many actions deep publishes no further event.
+const MaxHops = 8
+
+// Hops returns the publish_event actions that led to ev.
+func Hops(ev *events.Event) int {
+	switch v := ev.Extensions[HopsExtension].(type) {
+	case json.Number:
+		n, _ := v.Int64()
+		return int(n)
+	case int:
+		return v
+	case int64:
+		return int(v)
+	case float64:
+		return int(v)
+	}
+	return 0
 }
 
 // MaxKeptDetails bounds the event_details an alert keeps of one event;

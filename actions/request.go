@@ -46,6 +46,8 @@ type ActionRequest struct {
 	Notice Notice `json:"notice"`
 	// Replays counts the replays from the dead-letter stream.
 	Replays int `json:"replays,omitempty"`
+	// Hops counts the publish_event actions that led to the alert's event.
+	Hops int `json:"hops,omitempty"`
 }
 
 // Target names the action inside its group, e.g. "webhooks[1]".
@@ -150,8 +152,18 @@ func PlanActions(r *Rule, d *Decision, groupName string, g *ActionGroupSpec, now
 	if g.Email != nil {
 		list = append(list, action{ActionEmail, 0})
 	}
+	var refused []ActionOutcome
 	if g.PublishEvent != nil {
-		list = append(list, action{ActionPublishEvent, 0})
+		if d.Hops >= MaxHops {
+			// A loop of rules that publish what raises them ends here.
+			refused = append(refused, ActionOutcome{
+				Key: ActionKey(r.Name, d.Key, d.Cause, ActionPublishEvent, 0, d.Resolved), Kind: ActionPublishEvent,
+				Target: ActionPublishEvent, Resolve: d.Resolved, Status: OutcomeFailed, At: now,
+				Error: fmt.Sprintf("not published: the event that raised the alert came through %d publish_event actions, at most %d", d.Hops, MaxHops),
+			})
+		} else {
+			list = append(list, action{ActionPublishEvent, 0})
+		}
 	}
 	if g.Autoscale {
 		list = append(list, action{ActionAutoscale, 0})
@@ -174,7 +186,7 @@ func PlanActions(r *Rule, d *Decision, groupName string, g *ActionGroupSpec, now
 		q := ActionRequest{
 			Key:  ActionKey(r.Name, d.Key, d.Cause, a.kind, a.index, d.Resolved),
 			Kind: a.kind, Index: a.index, Group: groupName, Config: r.Name, GroupKey: d.Key,
-			ObjType: d.Alert.ObjType, Resolve: d.Resolved, Created: now,
+			ObjType: d.Alert.ObjType, Resolve: d.Resolved, Created: now, Hops: d.Hops,
 		}
 		q.Notice = Notice{
 			ID: d.Alert.ID, Key: q.Key, Config: r.Name, State: state, Summary: d.Alert.Summary,
@@ -189,7 +201,7 @@ func PlanActions(r *Rule, d *Decision, groupName string, g *ActionGroupSpec, now
 			Key: q.Key, Kind: a.kind, Target: q.Target(), Resolve: d.Resolved, Status: OutcomeQueued, At: now,
 		})
 	}
-	return out, outcomes, nil
+	return out, append(outcomes, refused...), nil
 }
 
 // MaxNoticeEvents bounds the bytes of the events an action request carries

@@ -567,6 +567,7 @@ type storedEvent struct {
 	ID     string        `json:"id"`
 	Source string        `json:"source"`
 	Time   time.Time     `json:"time"`
+	Hops   int           `json:"vigilhops,omitempty"`
 	Data   events.Record `json:"data"`
 }
 
@@ -586,7 +587,11 @@ func decodeStored(b []byte, rules []*Rule, labels bool) (*events.Event, error) {
 	if err := json.Unmarshal(b, &se); err != nil {
 		return nil, err
 	}
-	return &events.Event{ID: se.ID, Source: se.Source, Time: se.Time, Type: se.Data.EventID, Data: se.Data}, nil
+	ev := &events.Event{ID: se.ID, Source: se.Source, Time: se.Time, Type: se.Data.EventID, Data: se.Data}
+	if se.Hops > 0 {
+		ev.Extensions = map[string]any{HopsExtension: se.Hops}
+	}
+	return ev, nil
 }
 
 func (s *Service) work(in chan job) {
@@ -608,10 +613,17 @@ func (s *Service) work(in chan job) {
 		s.handled.Add(1)
 		s.metrics.decisions.WithLabelValues(outcomeLabel(d)).Inc()
 		s.metrics.latency.Observe(time.Since(j.received).Seconds())
-		if len(d.Out) > 0 || d.Raised {
-			q := queued{config: j.r.Name, key: j.m.Key, out: d.Out}
-			if d.Raised && d.Alert != nil {
-				q.raised = d.Alert.ID
+		var failed []ActionOutcome
+		for _, o := range d.Planned {
+			if o.Status == OutcomeFailed {
+				failed = append(failed, o)
+			}
+		}
+		if len(d.Out) > 0 || d.Raised || len(failed) > 0 {
+			q := queued{config: j.r.Name, key: j.m.Key, out: d.Out, failed: failed}
+			if d.Alert != nil {
+				q.alert = d.Alert.ID
+				q.raised = d.Raised
 			}
 			s.flush <- q
 		}
@@ -626,8 +638,11 @@ func (s *Service) work(in chan job) {
 type queued struct {
 	config, key string
 	out         []Outbound
-	// raised is the id of a new alert, to index.
-	raised string
+	// alert is the decision's alert, raised set when it is new (to index);
+	// failed are outcomes of actions refused when planned.
+	alert  string
+	raised bool
+	failed []ActionOutcome
 }
 
 // flusher moves the outbox entries of the decisions this instance made to
@@ -637,10 +652,16 @@ func (s *Service) flusher(ctx context.Context) {
 	for {
 		select {
 		case q := <-s.flush:
-			if q.raised != "" {
-				if err := s.store.PutIndex(q.raised, q.config, q.key, s.expiry(q.config)+time.Hour); err != nil {
-					s.log.Warn("index alert", "alert", q.raised, "err", err)
+			if q.raised {
+				if err := s.store.PutIndex(q.alert, q.config, q.key, s.expiry(q.config)+time.Hour); err != nil {
+					s.log.Warn("index alert", "alert", q.alert, "err", err)
 				}
+			}
+			for _, o := range q.failed {
+				if err := s.store.PutOutcome(q.alert, o, s.expiry(q.config)+time.Hour); err != nil {
+					s.log.Warn("record action outcome", "key", o.Key, "err", err)
+				}
+				s.log.Warn("action refused", "config", q.config, "alert", q.alert, "target", o.Target, "err", o.Error)
 			}
 			var done []string
 			for _, o := range q.out {

@@ -843,3 +843,69 @@ spec:
 		return len(list) == 1 && list[0].ID != n.ID && list[0].State == StateOn
 	})
 }
+
+// TestPublishEventLoopEnds: an AlertConfig whose action publishes the
+// event that raises it stops after MaxHops events, and says so on the
+// alert; a missing ActionGroup is recorded the same way.
+func TestPublishEventLoopEnds(t *testing.T) {
+	r := newRig(t)
+	svc := r.start(nil)
+	r.apply(`
+kind: ActionGroup
+name: echo
+spec:
+  publish_event: {event_id: LOOP_EVENT}
+---
+kind: AlertConfig
+name: loop
+spec:
+  custom_events: [LOOP_EVENT]
+  events: [LOOP_EVENT]
+  throttle: 0s
+  action_group: echo
+---
+kind: AlertConfig
+name: orphan
+spec:
+  custom_events: [ORPHAN_EVENT]
+  events: [ORPHAN_EVENT]
+  action_group: no-such-group
+`)
+	r.waitRules("loop", "orphan")
+	r.publish("LOOP_EVENT", "pool", "web", time.Now(), nil)
+	r.publish("ORPHAN_EVENT", "pool", "web", time.Now(), nil)
+	var refused ActionOutcome
+	eventually(t, "the refused publish", func() bool {
+		list, _ := svc.Alerts(context.Background(), AlertFilter{Config: "loop"})
+		if len(list) != 1 {
+			return false
+		}
+		a, err := svc.Alert(context.Background(), list[0].ID)
+		if err != nil {
+			return false
+		}
+		for _, o := range a.Actions {
+			if o.Status == OutcomeFailed {
+				refused = o
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(refused.Error, "publish_event actions") {
+		t.Fatalf("refusal: %+v", refused)
+	}
+	time.Sleep(500 * time.Millisecond)
+	stored, _, err := r.bus.List(context.Background(), events.Filter{EventID: "LOOP_EVENT"})
+	if err != nil || len(stored) != MaxHops+1 {
+		t.Fatalf("%d LOOP_EVENT events (%v), want the first and %d published", len(stored), err, MaxHops)
+	}
+	eventually(t, "the missing ActionGroup on its alert", func() bool {
+		list, _ := svc.Alerts(context.Background(), AlertFilter{Config: "orphan"})
+		if len(list) != 1 {
+			return false
+		}
+		a, err := svc.Alert(context.Background(), list[0].ID)
+		return err == nil && len(a.Actions) == 1 && strings.Contains(a.Actions[0].Error, `ActionGroup "no-such-group" does not exist`)
+	})
+}
