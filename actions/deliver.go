@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/events"
 	"github.com/vigilhq/vigil/runner"
 )
@@ -160,6 +161,12 @@ func (d *Deliverer) controlScript(ctx context.Context, q *ActionRequest, script 
 		ID: ExecutionID(q), Script: script, Trigger: runner.TriggerAlert, User: "alert:" + q.Config, Alert: alert,
 	})
 	if err != nil {
+		var fe *config.FieldError
+		if errors.Is(err, config.ErrNotFound) || errors.As(err, &fe) {
+			// The ControlScript is missing or refuses the request: a fix
+			// to the config, then a replay, is what helps.
+			return Result{}, permanent("run %s: %w", script, err)
+		}
 		return Result{}, fmt.Errorf("run %s: %w", script, err)
 	}
 	ex, err = d.Scripts.Wait(ctx, ex.ID)

@@ -606,3 +606,40 @@ spec:
 	t.Logf("%d tries, the last after the restart, all with key %s", len(keys), keys[0])
 	term(t, s2)
 }
+
+// TestMissingControlScriptDeadLetters: an ActionGroup naming a
+// ControlScript that does not exist dead-letters the action at the first
+// try, naming the script.
+func TestMissingControlScriptDeadLetters(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	yaml := `kind: ActionGroup
+name: ghost
+spec:
+  controlscript: no-such-script
+---
+kind: AlertConfig
+name: down
+spec:
+  events: [SERVER_DOWN]
+  action_group: ghost
+`
+	if _, errOut, code := s.CLI(t, yaml, "apply", "-f", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	time.Sleep(200 * time.Millisecond)
+	postEvent(t, s, serverDown("web", 0))
+	var dls struct {
+		Items []struct {
+			Error string `json:"error"`
+			Tries int    `json:"tries"`
+		} `json:"items"`
+	}
+	waitFor(t, "the dead letter", 20*time.Second, func() bool {
+		getJSON(t, s, "/api/v1/deadletters", &dls)
+		return len(dls.Items) == 1
+	})
+	if dls.Items[0].Tries != 1 || !strings.Contains(dls.Items[0].Error, "no-such-script") {
+		t.Fatalf("dead letter: %+v", dls.Items[0])
+	}
+	term(t, s)
+}
