@@ -9,6 +9,7 @@ import (
 // serviceMetrics are the pipeline's Prometheus metrics.
 type serviceMetrics struct {
 	decisions  *prometheus.CounterVec
+	ruleErrors *prometheus.CounterVec
 	latency    prometheus.Histogram
 	deliveries *prometheus.CounterVec
 }
@@ -19,6 +20,10 @@ func newServiceMetrics(reg prometheus.Registerer) (*serviceMetrics, error) {
 			Name: "vigil_rules_decisions_total",
 			Help: "Events an AlertConfig matched, by what they did: raise, act, throttle, resolve, collect, silenced, duplicate or late.",
 		}, []string{"outcome"}),
+		ruleErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_rules_condition_errors_total",
+			Help: "Events on which an AlertConfig's condition or group key failed (e.g. a missing details key), by config.",
+		}, []string{"config"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "vigil_rules_decision_seconds",
 			Help:    "Time from the engine receiving a matched event to its decision saved.",
@@ -32,7 +37,7 @@ func newServiceMetrics(reg prometheus.Registerer) (*serviceMetrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.decisions, m.latency, m.deliveries} {
+	for _, c := range []prometheus.Collector{m.decisions, m.ruleErrors, m.latency, m.deliveries} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("rules metrics: %w", err)
 		}

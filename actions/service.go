@@ -124,6 +124,9 @@ type Service struct {
 	rulesSynced bool
 	groups      map[string]*ActionGroupSpec
 	sils        map[string]*Silence
+	// failLog and failCount pace the log of failing rules.
+	failLog   map[string]time.Time
+	failCount map[string]int
 
 	handled, delivered atomic.Int64
 	metrics            *serviceMetrics
@@ -157,6 +160,7 @@ func NewService(ctx context.Context, opts ServiceOptions) (*Service, error) {
 	replicas := max(opts.Replicas, 1)
 	s := &Service{
 		opts: opts, log: opts.Logger.With("component", "rules"),
+		failLog: map[string]time.Time{}, failCount: map[string]int{},
 		specs: map[string]*AlertConfigSpec{}, compiled: map[string]*Rule{}, groups: map[string]*ActionGroupSpec{}, sils: map[string]*Silence{},
 		seed: maphash.MakeSeed(), flush: make(chan queued, 1024),
 	}
@@ -527,7 +531,7 @@ func (s *Service) match(msg jetstream.Msg, received time.Time, work []chan job) 
 	for _, r := range rules {
 		m, err := r.MatchWith(ev, &vars)
 		if err != nil {
-			s.log.Warn("rule fails on event", "config", r.Name, "event", ev.ID, "err", err)
+			s.ruleFailed(r.Name, ev.ID, err)
 			continue
 		}
 		if m.Raise || m.Resolve {
@@ -546,6 +550,25 @@ func (s *Service) match(msg jetstream.Msg, received time.Time, work []chan job) 
 	for _, j := range jobs {
 		j.t = t
 		work[maphash.String(s.seed, j.r.Name+"\x00"+j.m.Key)%uint64(len(work))] <- j
+	}
+}
+
+// ruleFailed counts a condition or group key that fails on an event, and
+// logs it at most once a minute per AlertConfig, so that a rule failing
+// on every event does not flood the log.
+func (s *Service) ruleFailed(config, event string, err error) {
+	s.metrics.ruleErrors.WithLabelValues(config).Inc()
+	now := time.Now()
+	s.mu.Lock()
+	last, n := s.failLog[config], s.failCount[config]+1
+	s.failCount[config] = n
+	due := now.Sub(last) >= time.Minute
+	if due {
+		s.failLog[config], s.failCount[config] = now, 0
+	}
+	s.mu.Unlock()
+	if due {
+		s.log.Warn("rule fails on event", "config", config, "event", event, "err", err, "failures_since_last_log", n)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/events"
@@ -908,4 +911,48 @@ spec:
 		a, err := svc.Alert(context.Background(), list[0].ID)
 		return err == nil && len(a.Actions) == 1 && strings.Contains(a.Actions[0].Error, `ActionGroup "no-such-group" does not exist`)
 	})
+}
+
+// TestFailingRuleCountedNotFlooded: a condition that fails on every event
+// (a details key the events lack) is counted per event and logged at most
+// once a minute.
+func TestFailingRuleCountedNotFlooded(t *testing.T) {
+	r := newRig(t)
+	var logs syncBuffer
+	svc := r.start(func(o *ServiceOptions) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	r.apply(`
+kind: AlertConfig
+name: picky
+spec:
+  events: [SERVER_DOWN]
+  condition: details.se_hm_pool_details.percent_servers_up < 50
+`)
+	r.waitRules("picky")
+	for range 5 {
+		r.publish("SERVER_DOWN", "pool", "web", time.Now(), nil)
+	}
+	eventually(t, "5 failures counted", func() bool {
+		return testutil.ToFloat64(svc.metrics.ruleErrors.WithLabelValues("picky")) == 5
+	})
+	if n := strings.Count(logs.String(), "rule fails on event"); n != 1 {
+		t.Fatalf("%d log lines for 5 failures, want 1:\n%s", n, logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
