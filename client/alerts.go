@@ -141,6 +141,8 @@ type ActionRequest struct {
 	Notice Notice `json:"notice"`
 	// Replays counts the replays from the dead-letter stream.
 	Replays int `json:"replays,omitempty"`
+	// Hops counts the publish_event actions that led to the alert's event.
+	Hops int `json:"hops,omitempty"`
 }
 
 // Target names the action inside its ActionGroup, as [ActionOutcome.Target]

@@ -103,7 +103,7 @@ func TestAlertTypesMatchActions(t *testing.T) {
 		Seq: 7, Error: "HTTP 500", Status: 500, Tries: 5, At: now,
 		Request: actions.ActionRequest{
 			Key: "act-2", Kind: actions.ActionWebhook, Index: 1, Group: "oncall", Config: "web-down", GroupKey: "pool/web",
-			ObjType: "pool", Resolve: true, Created: now, Replays: 1,
+			ObjType: "pool", Resolve: true, Created: now, Replays: 1, Hops: 2,
 			Notice: actions.Notice{
 				ID: "alert-1", Key: "act-2", Config: "web-down", State: actions.StateOn, Summary: "s", Time: now,
 				Alert: actions.AviAlert{
