@@ -164,6 +164,11 @@ spec:
 		t.Fatal(errOut)
 	}
 	time.Sleep(200 * time.Millisecond) // the engine follows the config
+	// Trying the event first changes nothing.
+	out, errOut, code := s.CLI(t, serverDown("web", 50), "alerts", "test", "-f", "-")
+	if code != 0 || !strings.Contains(out, "web-down") || !strings.Contains(out, "collect") {
+		t.Fatalf("alerts test: %d %q %q", code, out, errOut)
+	}
 	for range 3 {
 		if !postEvent(t, s, serverDown("web", 50)) {
 			t.Fatal("publish failed")
