@@ -11,14 +11,14 @@ import (
 const DefaultCachedStates = 10_000
 
 // CachedStore keeps the states an engine last read or wrote, with their
-// revisions, in front of a StateStore, so that deciding an event usually
+// revisions, in front of a RevStore, so that deciding an event usually
 // costs one write and no read. A key it does not hold is assumed new: the
 // write then expects no revision, and if the key exists after all (another
 // engine wrote it, or it was evicted) the write fails as a conflict, the
 // key is read from the store, and the engine decides again. Revisions keep
 // every decision exact; the cache only saves round trips.
 type CachedStore struct {
-	StateStore
+	RevStore
 	max int
 
 	mu       sync.Mutex
@@ -33,12 +33,19 @@ type cacheEntry struct {
 	rev uint64
 }
 
+// RevStore is a StateStore whose writes tell the new revision; KVStore is
+// one.
+type RevStore interface {
+	StateStore
+	SaveRev(config, key string, st *GroupState, rev uint64) (uint64, error)
+}
+
 // NewCachedStore wraps s with a cache of at most n states.
-func NewCachedStore(s StateStore, n int) *CachedStore {
+func NewCachedStore(s RevStore, n int) *CachedStore {
 	if n <= 0 {
 		n = DefaultCachedStates
 	}
-	return &CachedStore{StateStore: s, max: n, lru: list.New(), entries: map[[2]string]*list.Element{}, mustLoad: map[[2]string]bool{}}
+	return &CachedStore{RevStore: s, max: n, lru: list.New(), entries: map[[2]string]*list.Element{}, mustLoad: map[[2]string]bool{}}
 }
 
 // Load returns the cached state, else the store's (and caches it).
@@ -67,7 +74,7 @@ func (c *CachedStore) load(config, key string, optimistic bool) (*GroupState, ui
 	if optimistic && !must {
 		return nil, 0, nil
 	}
-	st, rev, err := c.StateStore.Load(config, key)
+	st, rev, err := c.RevStore.Load(config, key)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -81,7 +88,13 @@ func (c *CachedStore) load(config, key string, optimistic bool) (*GroupState, ui
 // Save writes through; a conflict drops the key from the cache and marks
 // it to be read from the store next time.
 func (c *CachedStore) Save(config, key string, st *GroupState, rev uint64) error {
-	newRev, err := c.saveRev(config, key, st, rev)
+	_, err := c.SaveRev(config, key, st, rev)
+	return err
+}
+
+// SaveRev is Save, and returns the state's new revision.
+func (c *CachedStore) SaveRev(config, key string, st *GroupState, rev uint64) (uint64, error) {
+	newRev, err := c.RevStore.SaveRev(config, key, st, rev)
 	k := [2]string{config, key}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -93,27 +106,10 @@ func (c *CachedStore) Save(config, key string, st *GroupState, rev uint64) error
 		if errors.Is(err, ErrConflict) {
 			c.mustLoad[k] = true
 		}
-		return err
-	}
-	c.put(k, cloneState(st), newRev)
-	return nil
-}
-
-// saveRev saves through the store and returns the new revision.
-func (c *CachedStore) saveRev(config, key string, st *GroupState, rev uint64) (uint64, error) {
-	if rs, ok := c.StateStore.(revSaver); ok {
-		return rs.SaveRev(config, key, st, rev)
-	}
-	if err := c.StateStore.Save(config, key, st, rev); err != nil {
 		return 0, err
 	}
-	_, newRev, err := c.StateStore.Load(config, key)
-	return newRev, err
-}
-
-// revSaver is a StateStore whose Save tells the new revision.
-type revSaver interface {
-	SaveRev(config, key string, st *GroupState, rev uint64) (uint64, error)
+	c.put(k, cloneState(st), newRev)
+	return newRev, nil
 }
 
 // Delete removes the state from the store and the cache.
@@ -126,7 +122,7 @@ func (c *CachedStore) Delete(config, key string) error {
 	}
 	c.mustLoad[k] = true
 	c.mu.Unlock()
-	return c.StateStore.Delete(config, key)
+	return c.RevStore.Delete(config, key)
 }
 
 func (c *CachedStore) put(k [2]string, st *GroupState, rev uint64) {

@@ -39,7 +39,7 @@ type Publisher interface {
 	Publish(ctx context.Context, ev *events.Event) (events.PublishResult, error)
 }
 
-// Secrets opens one key of a Secret.
+// Secrets opens one key of a Secret; its errors name the Secret.
 type Secrets func(ctx context.Context, ref SecretRef) (string, error)
 
 // Failure is a failed delivery: Permanent ones are not retried (a 4xx
@@ -173,17 +173,21 @@ func (d *Deliverer) controlScript(ctx context.Context, q *ActionRequest, script 
 	if err != nil {
 		return Result{Execution: ExecutionID(q)}, fmt.Errorf("wait for %s: %w", script, err)
 	}
-	res := Result{Execution: ex.ID, Output: ex.Stdout}
-	if ex.Stderr != "" {
-		res.Output += ex.Stderr
-	}
+	res := Result{Execution: ex.ID}
+	res.Output, res.Failed = runOutcome(ex)
+	return res, nil
+}
+
+// runOutcome is what a finished run means for its action: the run's
+// output, and why it failed ("" when it succeeded).
+func runOutcome(ex *runner.Execution) (output, failed string) {
 	if ex.Status != runner.StatusSucceeded {
-		res.Failed = ex.Status
+		failed = ex.Status
 		if ex.Reason != "" {
-			res.Failed += ": " + ex.Reason
+			failed += ": " + ex.Reason
 		}
 	}
-	return res, nil
+	return ex.Stdout + ex.Stderr, failed
 }
 
 // SignWebhook returns the Standard Webhooks signature of a request:
@@ -226,7 +230,7 @@ func (d *Deliverer) webhook(ctx context.Context, q *ActionRequest, w WebhookActi
 	if w.Secret != nil {
 		secret, err := d.Secrets(ctx, *w.Secret)
 		if err != nil {
-			return fmt.Errorf("secret %s: %w", w.Secret.Name, err)
+			return err
 		}
 		sig, err := SignWebhook(secret, q.Key, ts, []byte(body))
 		if err != nil {
@@ -245,7 +249,7 @@ func (d *Deliverer) slack(ctx context.Context, q *ActionRequest, s *SlackAction)
 	url := s.URL
 	if s.URLSecret != nil {
 		if url, err = d.Secrets(ctx, *s.URLSecret); err != nil {
-			return fmt.Errorf("secret %s: %w", s.URLSecret.Name, err)
+			return err
 		}
 	}
 	body, err := json.Marshal(map[string]string{"text": text})
@@ -371,7 +375,7 @@ func (d *Deliverer) email(ctx context.Context, q *ActionRequest, e *EmailAction)
 	password := ""
 	if e.Password != nil {
 		if password, err = d.Secrets(ctx, *e.Password); err != nil {
-			return fmt.Errorf("secret %s: %w", e.Password.Name, err)
+			return err
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)

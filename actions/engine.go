@@ -273,6 +273,13 @@ func (e *Engine) RulesFor(eventID string) []*Rule {
 	return e.byEvent[eventID]
 }
 
+// Rules returns every rule, enabled or not, ordered by name.
+func (e *Engine) Rules() []*Rule {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.rules
+}
+
 // Rule returns the rule of an AlertConfig, or nil.
 func (e *Engine) Rule(name string) *Rule {
 	e.mu.Lock()
@@ -539,10 +546,7 @@ func (e *Engine) Due() ([]Decision, error) {
 	now := e.Now()
 	type due struct{ config, key string }
 	var list []due
-	e.mu.Lock()
-	rules := e.rules
-	e.mu.Unlock()
-	for _, r := range rules {
+	for _, r := range e.Rules() {
 		if r.Spec.Mode == nil || r.Spec.Mode.OnceAfter == 0 {
 			continue
 		}

@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigilhq/vigil/events"
@@ -32,12 +30,11 @@ type KVStore struct {
 	kv     jetstream.KeyValue
 	stream jetstream.Stream
 	js     jetstream.JetStream
-	nc     *nats.Conn
 	ctx    context.Context
 }
 
 // OpenKVStore creates or opens the state bucket.
-func OpenKVStore(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, replicas int) (*KVStore, error) {
+func OpenKVStore(ctx context.Context, js jetstream.JetStream, replicas int) (*KVStore, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      StateBucket,
 		Description: "rules engine: windows, throttles and alerts per AlertConfig and group; action requests on their way",
@@ -54,11 +51,8 @@ func OpenKVStore(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, rep
 	if err != nil {
 		return nil, fmt.Errorf("alert state bucket: %w", err)
 	}
-	return &KVStore{kv: kv, stream: stream, js: js, nc: nc, ctx: ctx}, nil
+	return &KVStore{kv: kv, stream: stream, js: js, ctx: ctx}, nil
 }
-
-// KV returns the bucket.
-func (s *KVStore) KV() jetstream.KeyValue { return s.kv }
 
 func stateKey(config, key string) string {
 	return config + "." + base64.RawURLEncoding.EncodeToString([]byte(key))
@@ -111,16 +105,16 @@ func (s *KVStore) SaveRev(config, key string, st *GroupState, rev uint64) (uint6
 	if err != nil {
 		return 0, err
 	}
-	m := nats.NewMsg(s.subject(stateKey(config, key)))
-	m.Data = b
-	m.Header.Set(events.HeaderExpectedLastSubjSeq, strconv.FormatUint(rev, 10))
-	seq, err := events.AtomicPublish(s.ctx, s.nc, []*nats.Msg{m}, nil)
-	if errors.Is(err, events.ErrWrongLastSequence) {
+	ack, err := s.js.Publish(s.ctx, s.subject(stateKey(config, key)), b, jetstream.WithExpectLastSequencePerSubject(rev))
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 		return 0, fmt.Errorf("%s %s: %w", config, key, ErrConflict)
-	} else if err != nil {
+	}
+	if err != nil {
 		return 0, fmt.Errorf("%s %s: %w", config, key, err)
 	}
-	return seq, nil
+	return ack.Sequence, nil
 }
 
 // markerTTL is how long the marker of a removed key stays.
@@ -167,10 +161,7 @@ const IndexPrefix = "_idx."
 
 // PutIndex records where the alert with this id lives; it goes after ttl.
 func (s *KVStore) PutIndex(alertID, config, key string, ttl time.Duration) error {
-	m := nats.NewMsg(s.subject(IndexPrefix + alertID))
-	m.Data = []byte(stateKey(config, key))
-	m.Header.Set(jetstream.MsgTTLHeader, strconv.FormatInt(int64(ttl/time.Second), 10))
-	if _, err := s.js.PublishMsg(s.ctx, m); err != nil {
+	if _, err := s.js.Publish(s.ctx, s.subject(IndexPrefix+alertID), []byte(stateKey(config, key)), jetstream.WithMsgTTL(ttl)); err != nil {
 		return fmt.Errorf("index %s: %w", alertID, err)
 	}
 	return nil
@@ -192,10 +183,7 @@ func (s *KVStore) PutOutcome(alertID string, o ActionOutcome, ttl time.Duration)
 	if err != nil {
 		return err
 	}
-	m := nats.NewMsg(s.subject(OutcomePrefix + alertID + "." + o.Key))
-	m.Data = b
-	m.Header.Set(jetstream.MsgTTLHeader, strconv.FormatInt(int64(ttl/time.Second), 10))
-	if _, err := s.js.PublishMsg(s.ctx, m); err != nil {
+	if _, err := s.js.Publish(s.ctx, s.subject(OutcomePrefix+alertID+"."+o.Key), b, jetstream.WithMsgTTL(ttl)); err != nil {
 		return fmt.Errorf("outcome %s: %w", o.Key, err)
 	}
 	return nil

@@ -25,12 +25,8 @@ func TestKVStoreTwoEngines(t *testing.T) {
 
 func twoEngines(t *testing.T, cached bool) {
 	ctx := context.Background()
-	bus, err := events.StartBus(ctx, events.BusOptions{StoreDir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Stop)
-	store, err := OpenKVStore(ctx, bus.Conn(), bus.JetStream(), 1)
+	bus := testBus(t)
+	store, err := OpenKVStore(ctx, bus.JetStream(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,12 +113,8 @@ func twoEngines(t *testing.T, cached bool) {
 // write to the bucket.
 func TestKVStoreLargestState(t *testing.T) {
 	ctx := context.Background()
-	bus, err := events.StartBus(ctx, events.BusOptions{StoreDir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Stop)
-	store, err := OpenKVStore(ctx, bus.Conn(), bus.JetStream(), 1)
+	bus := testBus(t)
+	store, err := OpenKVStore(ctx, bus.JetStream(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,4 +146,15 @@ func TestKVStoreLargestState(t *testing.T) {
 		t.Fatalf("a %d-byte state at the bounds: %v", len(b), err)
 	}
 	t.Logf("state at the bounds: %d bytes", len(b))
+}
+
+// testBus starts an embedded NATS server with vigil's streams for one test.
+func testBus(tb testing.TB) *events.Bus {
+	tb.Helper()
+	bus, err := events.StartBus(context.Background(), events.BusOptions{StoreDir: filepath.Join(tb.TempDir(), "js")})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(bus.Stop)
+	return bus
 }

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -81,11 +80,7 @@ func benchConfigs(n int) []*config.Object {
 func newBenchRig(b *testing.B, configs int) *benchRig {
 	b.Helper()
 	ctx := context.Background()
-	bus, err := events.StartBus(ctx, events.BusOptions{StoreDir: filepath.Join(b.TempDir(), "js")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(bus.Stop)
+	bus := testBus(b)
 	store, err := config.OpenStore(ctx, bus.Conn(), bus.JetStream(), config.StoreOptions{Registry: config.Kinds})
 	if err != nil {
 		b.Fatal(err)
@@ -109,7 +104,7 @@ func newBenchRig(b *testing.B, configs int) *benchRig {
 func (r *benchRig) restart(b *testing.B) {
 	ctx := context.Background()
 	svc, err := NewService(ctx, ServiceOptions{
-		NC: r.bus.Conn(), JS: r.bus.JetStream(), Store: r.store, Events: r.bus,
+		JS: r.bus.JetStream(), Store: r.store, Events: r.bus,
 		OnDecision: func(_ *Decision, ev *events.Event, received time.Time) {
 			r.lat.add(time.Since(received))
 			r.e2e.add(time.Since(ev.Time))

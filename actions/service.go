@@ -69,9 +69,8 @@ type ObjectStore interface {
 	Cipher() config.Cipher
 }
 
-// ServiceOptions configures [NewService]. NC, JS and Store are required.
+// ServiceOptions configures [NewService]. JS and Store are required.
 type ServiceOptions struct {
-	NC    *nats.Conn
 	JS    jetstream.JetStream
 	Store ObjectStore
 	// Events publishes the events of publish_event; Scripts runs
@@ -118,7 +117,6 @@ type Service struct {
 	dead    jetstream.Stream
 
 	mu       sync.Mutex
-	specs    map[string]*AlertConfigSpec
 	compiled map[string]*Rule
 	// rulesSynced is set once the stored AlertConfigs are loaded.
 	rulesSynced bool
@@ -161,14 +159,14 @@ func NewService(ctx context.Context, opts ServiceOptions) (*Service, error) {
 	s := &Service{
 		opts: opts, log: opts.Logger.With("component", "rules"),
 		failLog: map[string]time.Time{}, failCount: map[string]int{},
-		specs: map[string]*AlertConfigSpec{}, compiled: map[string]*Rule{}, groups: map[string]*ActionGroupSpec{}, sils: map[string]*Silence{},
+		compiled: map[string]*Rule{}, groups: map[string]*ActionGroupSpec{}, sils: map[string]*Silence{},
 		seed: maphash.MakeSeed(), flush: make(chan queued, 1024),
 	}
 	var err error
 	if s.metrics, err = newServiceMetrics(opts.Registerer); err != nil {
 		return nil, err
 	}
-	if s.store, err = OpenKVStore(ctx, opts.NC, opts.JS, replicas); err != nil {
+	if s.store, err = OpenKVStore(ctx, opts.JS, replicas); err != nil {
 		return nil, err
 	}
 	if _, err = opts.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -328,7 +326,6 @@ func (s *Service) applyAlertConfig(c config.Change) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	name := c.Object.Name
-	delete(s.specs, name)
 	delete(s.compiled, name)
 	if c.Op != config.OpDelete {
 		spec, err := DecodeAlertConfig(c.Object.Spec)
@@ -337,7 +334,7 @@ func (s *Service) applyAlertConfig(c config.Change) {
 		} else if r, err := CompileRule(name, spec); err != nil {
 			s.log.Error("AlertConfig does not compile; it is ignored", "name", name, "err", err)
 		} else {
-			s.specs[name], s.compiled[name] = spec, r
+			s.compiled[name] = r
 		}
 	}
 	if s.rulesSynced {
@@ -405,16 +402,9 @@ func (s *Service) plan(r *Rule, d *Decision) ([]Outbound, []ActionOutcome, error
 	return PlanActions(r, d, r.Spec.ActionGroup, s.group(r.Spec.ActionGroup), s.opts.Now().UTC())
 }
 
+// secret opens one key of a Secret; errors name the Secret.
 func (s *Service) secret(ctx context.Context, ref SecretRef) (string, error) {
-	obj, err := s.opts.Store.Get(ctx, config.KindSecret, ref.Name)
-	if err != nil {
-		return "", err
-	}
-	c := s.opts.Store.Cipher()
-	if c == nil {
-		return "", errors.New("no secret key")
-	}
-	open, err := config.OpenSecret(c, obj.Spec)
+	open, err := config.ReadSecret(ctx, s.opts.Store, ref.Name)
 	if err != nil {
 		return "", err
 	}
@@ -597,14 +587,12 @@ type storedEvent struct {
 // decodeStored reads a stored event: in full when a rule or a silence
 // looks at extension attributes, else only the fields rules read.
 func decodeStored(b []byte, rules []*Rule, labels bool) (*events.Event, error) {
-	for _, r := range rules {
-		if labels || r.usesExtensions {
-			var ev events.Event
-			if err := json.Unmarshal(b, &ev); err != nil {
-				return nil, err
-			}
-			return &ev, nil
+	if labels || slices.ContainsFunc(rules, func(r *Rule) bool { return r.usesExtensions }) {
+		var ev events.Event
+		if err := json.Unmarshal(b, &ev); err != nil {
+			return nil, err
 		}
+		return &ev, nil
 	}
 	var se storedEvent
 	if err := json.Unmarshal(b, &se); err != nil {
@@ -636,25 +624,32 @@ func (s *Service) work(in chan job) {
 		s.handled.Add(1)
 		s.metrics.decisions.WithLabelValues(outcomeLabel(d)).Inc()
 		s.metrics.latency.Observe(time.Since(j.received).Seconds())
-		var failed []ActionOutcome
-		for _, o := range d.Planned {
-			if o.Status == OutcomeFailed {
-				failed = append(failed, o)
-			}
-		}
-		if len(d.Out) > 0 || d.Raised || len(failed) > 0 {
-			q := queued{config: j.r.Name, key: j.m.Key, out: d.Out, failed: failed}
-			if d.Alert != nil {
-				q.alert = d.Alert.ID
-				q.raised = d.Raised
-			}
-			s.flush <- q
-		}
+		s.afterDecision(d)
 		if s.opts.OnDecision != nil {
 			s.opts.OnDecision(d, j.ev, j.received)
 		}
 		j.t.done(nil)
 	}
+}
+
+// afterDecision hands the flusher what a saved decision leaves to do: its
+// requests to queue, its new alert to index, its refused actions to
+// record.
+func (s *Service) afterDecision(d *Decision) {
+	var failed []ActionOutcome
+	for _, o := range d.Planned {
+		if o.Status == OutcomeFailed {
+			failed = append(failed, o)
+		}
+	}
+	if len(d.Out) == 0 && !d.Raised && len(failed) == 0 {
+		return
+	}
+	q := queued{config: d.Config, key: d.Key, out: d.Out, failed: failed}
+	if d.Alert != nil {
+		q.alert, q.raised = d.Alert.ID, d.Raised
+	}
+	s.flush <- q
 }
 
 // queued is a group's outbox entries to move to the actions stream.
@@ -676,12 +671,12 @@ func (s *Service) flusher(ctx context.Context) {
 		select {
 		case q := <-s.flush:
 			if q.raised {
-				if err := s.store.PutIndex(q.alert, q.config, q.key, s.expiry(q.config)+time.Hour); err != nil {
+				if err := s.store.PutIndex(q.alert, q.config, q.key, s.keepFor(q.config)); err != nil {
 					s.log.Warn("index alert", "alert", q.alert, "err", err)
 				}
 			}
 			for _, o := range q.failed {
-				if err := s.store.PutOutcome(q.alert, o, s.expiry(q.config)+time.Hour); err != nil {
+				if err := s.store.PutOutcome(q.alert, o, s.keepFor(q.config)); err != nil {
 					s.log.Warn("record action outcome", "key", o.Key, "err", err)
 				}
 				s.log.Warn("action refused", "config", q.config, "alert", q.alert, "target", o.Target, "err", o.Error)
@@ -704,17 +699,16 @@ func (s *Service) flusher(ctx context.Context) {
 // refuses it) to the actions stream. The stream drops a repeated key for
 // actionsDuplicates, and the receiver sees the key.
 func (s *Service) queue(ctx context.Context, o Outbound) bool {
-	var q struct {
-		Kind string `json:"kind"`
-	}
+	var q ActionRequest
 	_ = json.Unmarshal(o.Data, &q)
-	if q.Kind == "" {
-		q.Kind = "unknown"
+	kind := q.Kind
+	if kind == "" {
+		kind = "unknown"
 	}
-	if q.Kind == ActionControlScript && s.opts.Scripts != nil && s.submit(ctx, o) {
+	if kind == ActionControlScript && s.opts.Scripts != nil && s.submit(ctx, &q) {
 		return true
 	}
-	if _, err := s.opts.JS.Publish(ctx, ActionsPrefix+"."+q.Kind, o.Data, jetstream.WithMsgID(o.Key)); err != nil {
+	if _, err := s.opts.JS.Publish(ctx, ActionsPrefix+"."+kind, o.Data, jetstream.WithMsgID(o.Key)); err != nil {
 		s.log.Warn("queue action; it stays in the outbox", "key", o.Key, "err", err)
 		return false
 	}
@@ -727,11 +721,7 @@ func (s *Service) queue(ctx context.Context, o Outbound) bool {
 // an alert read before that (or after this process died) shows the
 // execution's own status. False leaves the action to the actions stream
 // and its retries.
-func (s *Service) submit(ctx context.Context, o Outbound) bool {
-	var q ActionRequest
-	if json.Unmarshal(o.Data, &q) != nil {
-		return false
-	}
+func (s *Service) submit(ctx context.Context, q *ActionRequest) bool {
 	g := s.group(q.Group)
 	if g == nil || g.ControlScript == "" {
 		return false
@@ -741,18 +731,18 @@ func (s *Service) submit(ctx context.Context, o Outbound) bool {
 		return false
 	}
 	ex, err := s.opts.Scripts.Submit(ctx, runner.RunRequest{
-		ID: ExecutionID(&q), Script: g.ControlScript, Trigger: runner.TriggerAlert, User: "alert:" + q.Config, Alert: alert,
+		ID: ExecutionID(q), Script: g.ControlScript, Trigger: runner.TriggerAlert, User: "alert:" + q.Config, Alert: alert,
 	})
 	if err != nil {
 		s.log.Warn("run a ControlScript action; it goes through the actions stream", "key", q.Key, "err", err)
 		return false
 	}
-	o2 := ActionOutcome{
+	o := ActionOutcome{
 		Key: q.Key, Kind: q.Kind, Target: q.Target(), Resolve: q.Resolve, Tries: 1,
 		Status: OutcomeQueued, At: s.opts.Now().UTC(), Execution: ex.ID,
 	}
-	s.record(&q, o2)
-	s.wg.Go(func() { s.awaitRun(ctx, &q, o2) })
+	s.record(q, o)
+	s.wg.Go(func() { s.awaitRun(ctx, q, o) })
 	return true
 }
 
@@ -762,13 +752,9 @@ func (s *Service) awaitRun(ctx context.Context, q *ActionRequest, o ActionOutcom
 	if err != nil {
 		return // stopping: the alert shows the execution's own status
 	}
-	o.At, o.Output = s.opts.Now().UTC(), ex.Stdout+ex.Stderr
-	o.Status = OutcomeDelivered
-	if ex.Status != runner.StatusSucceeded {
-		o.Status, o.Error = OutcomeFailed, ex.Status
-		if ex.Reason != "" {
-			o.Error += ": " + ex.Reason
-		}
+	o.At, o.Status = s.opts.Now().UTC(), OutcomeDelivered
+	if o.Output, o.Error = runOutcome(ex); o.Error != "" {
+		o.Status = OutcomeFailed
 	}
 	s.metrics.deliveries.WithLabelValues(q.Kind, o.Status).Inc()
 	s.delivered.Add(1)
@@ -850,10 +836,8 @@ func (s *Service) ticker(ctx context.Context) {
 		if err != nil {
 			s.log.Warn("once_after groups", "err", err)
 		}
-		for _, d := range ds {
-			if len(d.Out) > 0 {
-				s.flush <- queued{config: d.Config, key: d.Key, out: d.Out}
-			}
+		for i := range ds {
+			s.afterDecision(&ds[i])
 		}
 		if n%60 == 0 {
 			gone, err := s.engine.Expire()
@@ -1003,18 +987,20 @@ func (s *Service) handleAction(ctx context.Context, msg jetstream.Msg) {
 	_ = msg.Ack()
 }
 
-// expiry is an AlertConfig's alert expiry.
-func (s *Service) expiry(config string) time.Duration {
+// keepFor is how long what belongs to an alert of config (its index, its
+// actions' outcomes) is kept: the alert's expiry, and an hour.
+func (s *Service) keepFor(config string) time.Duration {
+	expiry := DefaultExpiry
 	if r := s.engine.Rule(config); r != nil && r.Spec.Expiry != 0 {
-		return r.Spec.Expiry.D()
+		expiry = r.Spec.Expiry.D()
 	}
-	return DefaultExpiry
+	return expiry + time.Hour
 }
 
 // record writes an action's outcome beside its alert's state; it lives as
 // long as the alert can.
 func (s *Service) record(q *ActionRequest, o ActionOutcome) {
-	if err := s.store.PutOutcome(q.Notice.ID, o, s.expiry(q.Config)+time.Hour); err != nil {
+	if err := s.store.PutOutcome(q.Notice.ID, o, s.keepFor(q.Config)); err != nil {
 		s.log.Warn("record action outcome", "key", q.Key, "err", err)
 	}
 }

@@ -81,7 +81,8 @@ func (s *Service) Alert(ctx context.Context, id string) (*Alert, error) {
 		case ex.Status == runner.StatusSucceeded:
 			o.Status, o.Output = OutcomeDelivered, ex.Stdout+ex.Stderr
 		case runner.Final(ex.Status):
-			o.Status, o.Output, o.Error = OutcomeFailed, ex.Stdout+ex.Stderr, ex.Status
+			o.Status, o.Error = OutcomeFailed, ex.Status
+			o.Output, _ = runOutcome(ex)
 		case ex.Status == runner.StatusRunning:
 			o.Status = OutcomeRunning
 		}
@@ -127,19 +128,9 @@ type TestResult struct {
 // Test tells what each AlertConfig would do with ev, from the current
 // state, without doing it: nothing is written and no action runs.
 func (s *Service) Test(_ context.Context, ev *events.Event) ([]TestResult, error) {
-	s.mu.Lock()
-	names := make([]string, 0, len(s.specs))
-	for n := range s.specs {
-		names = append(names, n)
-	}
-	s.mu.Unlock()
-	sort.Strings(names)
 	var out []TestResult
-	for _, name := range names {
-		r := s.engine.Rule(name)
-		if r == nil {
-			continue
-		}
+	for _, r := range s.engine.Rules() {
+		name := r.Name
 		res := TestResult{Config: name}
 		if r.Spec.Enabled != nil && !*r.Spec.Enabled {
 			res.Reason = "disabled"

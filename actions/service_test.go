@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,25 +23,23 @@ import (
 
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/events"
+	"github.com/vigilhq/vigil/vigiltest"
 )
 
 // rig is a rules service on an embedded NATS server with a real object
 // store.
 type rig struct {
-	t     *testing.T
-	bus   *events.Bus
-	store *config.Store
-	svcs  []*Service
+	t      *testing.T
+	bus    *events.Bus
+	store  *config.Store
+	svcs   []*Service
+	groups []string // the ActionGroups applied
 }
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	ctx := context.Background()
-	bus, err := events.StartBus(ctx, events.BusOptions{StoreDir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Stop)
+	bus := testBus(t)
 	c, err := config.NewAESCipher(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +54,7 @@ func newRig(t *testing.T) *rig {
 // start starts one more service on the rig's bus.
 func (r *rig) start(opt func(*ServiceOptions)) *Service {
 	r.t.Helper()
-	o := ServiceOptions{NC: r.bus.Conn(), JS: r.bus.JetStream(), Store: r.store, Events: r.bus, Tick: 50 * time.Millisecond}
+	o := ServiceOptions{JS: r.bus.JetStream(), Store: r.store, Events: r.bus, Tick: 50 * time.Millisecond}
 	if opt != nil {
 		opt(&o)
 	}
@@ -82,15 +79,26 @@ func (r *rig) apply(yaml string) {
 	if _, err := r.store.Apply(context.Background(), objs, config.ApplyOptions{User: "test"}); err != nil {
 		r.t.Fatal(err)
 	}
+	for _, o := range objs {
+		if o.Kind == KindActionGroup {
+			r.groups = append(r.groups, o.Name)
+		}
+	}
 }
 
-// waitRules waits until every service has the named AlertConfig.
+// waitRules waits until every service has the named AlertConfigs and the
+// ActionGroups applied so far.
 func (r *rig) waitRules(names ...string) {
 	r.t.Helper()
 	eventually(r.t, "rules loaded", func() bool {
 		for _, s := range r.svcs {
 			for _, n := range names {
 				if s.Engine().Rule(n) == nil {
+					return false
+				}
+			}
+			for _, g := range r.groups {
+				if s.group(g) == nil {
 					return false
 				}
 			}
@@ -918,7 +926,7 @@ spec:
 // once a minute.
 func TestFailingRuleCountedNotFlooded(t *testing.T) {
 	r := newRig(t)
-	var logs syncBuffer
+	var logs vigiltest.SyncBuffer
 	svc := r.start(func(o *ServiceOptions) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	r.apply(`
 kind: AlertConfig
@@ -937,22 +945,4 @@ spec:
 	if n := strings.Count(logs.String(), "rule fails on event"); n != 1 {
 		t.Fatalf("%d log lines for 5 failures, want 1:\n%s", n, logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -231,7 +231,7 @@ func Run(ctx context.Context, opts Options) error {
 	var rules *actions.Service
 	if !opts.NoRules {
 		ropts := actions.ServiceOptions{
-			NC: bus.Conn(), JS: bus.JetStream(), Store: store, Events: bus, Logger: log,
+			JS: bus.JetStream(), Store: store, Events: bus, Logger: log,
 			Replicas: opts.NATSReplicas, Version: opts.Version, Registerer: reg,
 		}
 		if run != nil {

@@ -11,12 +11,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vigilhq/vigil/app"
 	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/vigiltest"
 )
 
 func init() {
@@ -41,25 +41,6 @@ func init() {
 	})
 }
 
-// syncBuffer is a bytes.Buffer safe for a command writing while the test
-// reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type result struct {
 	code           int
 	stdout, stderr string
@@ -68,7 +49,7 @@ type result struct {
 // vigil runs the command line in-process with stdin.
 func vigil(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr vigiltest.SyncBuffer
 	code := Main(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr)
 	return result{code, stdout.String(), stderr.String()}
 }
@@ -670,7 +651,7 @@ func TestEventsTailReconnects(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr vigiltest.SyncBuffer
 	e := &env{
 		stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
 		getenv: os.Getenv, tailBackoff: 10 * time.Millisecond,
@@ -723,7 +704,7 @@ func TestEventsTailTable(t *testing.T) {
 	f.addEvent(map[string]any{"event_id": "SERVER_DOWN", "obj_type": "pool", "obj_name": "web"})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr vigiltest.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Main(ctx, []string{"events", "tail", "--obj-type", "pool"}, strings.NewReader(""), &stdout, &stderr)

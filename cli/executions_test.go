@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/client"
+	"github.com/vigilhq/vigil/vigiltest"
 )
 
 func intPtr(n int) *int { return &n }
@@ -170,7 +171,7 @@ func TestRunWaitReconnects(t *testing.T) {
 	f.dropFollows = 2
 	connect(t, f)
 	run := func(ctx context.Context, args ...string) (int, string, string) {
-		var stdout, stderr syncBuffer
+		var stdout, stderr vigiltest.SyncBuffer
 		e := &env{
 			stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
 			getenv: os.Getenv, tailBackoff: 5 * time.Millisecond,

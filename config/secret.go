@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -277,6 +278,31 @@ func redactSecret(spec json.RawMessage) json.RawMessage {
 	}
 	out, _ := marshal(s)
 	return out
+}
+
+// SecretReader is what ReadSecret needs: stored objects, and the key that
+// opens Secrets.
+type SecretReader interface {
+	Get(ctx context.Context, kind, name string) (*Object, error)
+	Cipher() Cipher
+}
+
+// ReadSecret returns the plain values of the stored Secret name; errors
+// name it.
+func ReadSecret(ctx context.Context, s SecretReader, name string) (map[string]SecretValue, error) {
+	obj, err := s.Get(ctx, KindSecret, name)
+	if err != nil {
+		return nil, fmt.Errorf("secret %s: %w", name, err)
+	}
+	c := s.Cipher()
+	if c == nil {
+		return nil, fmt.Errorf("secret %s: no secret key", name)
+	}
+	open, err := OpenSecret(c, obj.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("secret %s: %w", name, err)
+	}
+	return open, nil
 }
 
 // OpenSecret returns the plain values of a stored Secret spec.

@@ -66,18 +66,6 @@ func (a *API) alertsRequest(w http.ResponseWriter, r *http.Request, names ...str
 	return true
 }
 
-func queryLimit(r *http.Request, def, maxN int) (int, error) {
-	s := r.URL.Query().Get("limit")
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > maxN {
-		return 0, errBadRequest("limit", "must be an integer from 1 to %d, got %q", maxN, s)
-	}
-	return n, nil
-}
-
 func (a *API) handleListAlerts(w http.ResponseWriter, r *http.Request) {
 	if !a.alertsRequest(w, r, "config", "state", "limit") {
 		return

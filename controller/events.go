@@ -152,12 +152,9 @@ func (a *API) eventFilter(r *http.Request, list bool) (events.Filter, error) {
 			return f, errBadRequest("since", "must be an RFC 3339 time or a positive duration such as 15m, got %q", s)
 		}
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxEventLimit {
-			return f, errBadRequest("limit", "must be an integer from 1 to %d, got %q", MaxEventLimit, s)
-		}
-		f.Limit = n
+	var err error
+	if f.Limit, err = queryLimit(r, DefaultEventLimit, MaxEventLimit); err != nil {
+		return f, err
 	}
 	if s := q.Get("cursor"); s != "" {
 		seq, err := strconv.ParseUint(s, 10, 64)
@@ -208,14 +205,10 @@ func (a *API) handleListRejected(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	limit := DefaultEventLimit
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxEventLimit {
-			a.writeError(w, r, errBadRequest("limit", "must be an integer from 1 to %d, got %q", MaxEventLimit, s))
-			return
-		}
-		limit = n
+	limit, err := queryLimit(r, DefaultEventLimit, MaxEventLimit)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
 	}
 	var start uint64
 	if s := q.Get("cursor"); s != "" {

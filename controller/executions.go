@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -280,13 +279,10 @@ func (a *API) handleListExecutions(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, errBadRequest("status", "must be one of %s, got %q", strings.Join(ExecutionStatuses, ", "), f.Status))
 		return
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxExecutionLimit {
-			a.writeError(w, r, errBadRequest("limit", "must be an integer from 1 to %d, got %q", MaxExecutionLimit, s))
-			return
-		}
-		f.Limit = n
+	var err error
+	if f.Limit, err = queryLimit(r, DefaultExecutionLimit, MaxExecutionLimit); err != nil {
+		a.writeError(w, r, err)
+		return
 	}
 	items, err := a.runner.List(r.Context(), f)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/events"
 	"github.com/vigilhq/vigil/runner"
+	"github.com/vigilhq/vigil/vigiltest"
 )
 
 // memStore is an in-memory ObjectStore with the real store's rules that the
@@ -424,24 +425,6 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is a started API behind a real HTTP server, with one token per role
 // and one expired token.
 type env struct {
@@ -451,7 +434,7 @@ type env struct {
 	runner *fakeRunner
 	clock  *clock
 	reg    *prometheus.Registry
-	logs   *syncBuffer
+	logs   *vigiltest.SyncBuffer
 	srv    *httptest.Server
 	tokens map[Role]string
 	// expired is an admin token that expired an hour ago.
@@ -465,7 +448,7 @@ func newEnv(t *testing.T, configure ...func(*Options)) *env {
 		bus:    &fakeBus{},
 		runner: &fakeRunner{},
 		reg:    prometheus.NewRegistry(),
-		logs:   &syncBuffer{},
+		logs:   &vigiltest.SyncBuffer{},
 		tokens: map[Role]string{},
 	}
 	e.store = newMemStore(testRegistry(t), e.clock.Now)

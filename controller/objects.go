@@ -97,6 +97,20 @@ func fieldOrDoc(f string) string {
 	return f
 }
 
+// queryLimit reads the limit query parameter: def when absent, else an
+// integer from 1 to maxN.
+func queryLimit(r *http.Request, def, maxN int) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > maxN {
+		return 0, errBadRequest("limit", "must be an integer from 1 to %d, got %q", maxN, s)
+	}
+	return n, nil
+}
+
 func queryBool(r *http.Request, name string) (bool, error) {
 	s := r.URL.Query().Get(name)
 	if s == "" {

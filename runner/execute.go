@@ -472,17 +472,9 @@ var envKeyRE = regexp.MustCompile(`[^A-Za-z0-9_]`)
 func (r *Runner) secrets(ctx context.Context, names []string) ([]string, []string, error) {
 	var env, vals []string
 	for _, name := range names {
-		obj, err := r.opts.Store.Get(ctx, config.KindSecret, name)
+		open, err := config.ReadSecret(ctx, r.opts.Store, name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("secret %s: %w", name, err)
-		}
-		c := r.opts.Store.Cipher()
-		if c == nil {
-			return nil, nil, fmt.Errorf("secret %s: no secret key", name)
-		}
-		open, err := config.OpenSecret(c, obj.Spec)
-		if err != nil {
-			return nil, nil, fmt.Errorf("secret %s: %w", name, err)
+			return nil, nil, err
 		}
 		keys := make([]string, 0, len(open))
 		for k := range open {

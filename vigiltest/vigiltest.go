@@ -44,7 +44,7 @@ type Server struct {
 	// Started is when the process was started; Ready when its addr file appeared.
 	Started, Ready time.Time
 
-	logs *syncBuffer
+	logs *SyncBuffer
 	exit chan error
 	once sync.Once
 }
@@ -58,7 +58,7 @@ func Start(tb testing.TB, bin, dir string, env []string, args ...string) *Server
 	argv := append([]string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(bin, argv...)
 	cmd.Env = append(os.Environ(), env...)
-	s := &Server{Bin: bin, Dir: dir, Cmd: cmd, logs: &syncBuffer{}, exit: make(chan error, 1)}
+	s := &Server{Bin: bin, Dir: dir, Cmd: cmd, logs: &SyncBuffer{}, exit: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = io.Discard, s.logs
 	s.Started = time.Now()
 	if err := cmd.Start(); err != nil {
@@ -260,18 +260,22 @@ func (s *Server) DescendantsPSS() (int64, error) {
 	return total, nil
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that one goroutine may write (a logger, a
+// command's output) while another reads it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+// String returns what was written so far.
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
