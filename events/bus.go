@@ -319,7 +319,7 @@ func (b *Bus) Publish(ctx context.Context, ev *Event) (PublishResult, error) {
 func (b *Bus) PublishBatch(ctx context.Context, evs []*Event) ([]PublishResult, error) {
 	msgs := make([]*nats.Msg, len(evs))
 	for i, ev := range evs {
-		msg, err := encode(ev)
+		msg, err := EncodeMsg(ev)
 		if err != nil {
 			var fe *FieldError
 			if errors.As(err, &fe) {
@@ -331,7 +331,7 @@ func (b *Bus) PublishBatch(ctx context.Context, evs []*Event) ([]PublishResult, 
 	}
 	futures := make([]jetstream.PubAckFuture, len(evs))
 	for i, msg := range msgs {
-		f, err := b.publish(evs[i].ID, msg)
+		f, err := b.PublishMsgAsync(evs[i].ID, msg)
 		if err != nil {
 			return nil, err
 		}
@@ -353,15 +353,16 @@ func (b *Bus) PublishBatch(ctx context.Context, evs []*Event) ([]PublishResult, 
 
 // PublishAsync starts storing ev; the future reports JetStream's ack.
 func (b *Bus) PublishAsync(ev *Event) (jetstream.PubAckFuture, error) {
-	msg, err := encode(ev)
+	msg, err := EncodeMsg(ev)
 	if err != nil {
 		return nil, err
 	}
-	return b.publish(ev.ID, msg)
+	return b.PublishMsgAsync(ev.ID, msg)
 }
 
-// encode makes the stored message of ev and checks its size.
-func encode(ev *Event) (*nats.Msg, error) {
+// EncodeMsg makes the stored message of ev and checks its size, for
+// producers that encode ahead of PublishMsgAsync.
+func EncodeMsg(ev *Event) (*nats.Msg, error) {
 	data, err := ev.Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", ev.ID, err)
@@ -372,7 +373,9 @@ func encode(ev *Event) (*nats.Msg, error) {
 	return &nats.Msg{Subject: ev.journalSubject(), Data: data, Header: nats.Header{}}, nil
 }
 
-func (b *Bus) publish(id string, msg *nats.Msg) (jetstream.PubAckFuture, error) {
+// PublishMsgAsync starts storing msg, made by EncodeMsg from the event
+// whose id is id; the future reports JetStream's ack.
+func (b *Bus) PublishMsgAsync(id string, msg *nats.Msg) (jetstream.PubAckFuture, error) {
 	f, err := b.js.PublishMsgAsync(msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(EventsStream))
 	if err != nil {
 		return nil, fmt.Errorf("publish %s: %w", id, err)
