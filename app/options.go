@@ -60,6 +60,9 @@ type Options struct {
 	// NoRules turns the rules engine and action delivery off in this
 	// process.
 	NoRules bool
+	// NoDataPlane turns the reverse proxy (virtual services) off in this
+	// process.
+	NoDataPlane bool
 	// RunnerPoolSize bounds the scripts running at once. Default 8.
 	RunnerPoolSize int
 	// NoWarmPool starts every ControlScript in a fresh interpreter instead

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vigilhq/vigil/actions"
+	"github.com/vigilhq/vigil/dataplane"
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/controller"
 	"github.com/vigilhq/vigil/events"
@@ -284,6 +285,14 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 		defer rules.Stop()
+	}
+	if !opts.NoDataPlane {
+		proxy := dataplane.New(dataplane.Options{Store: store, Logger: log})
+		if err := proxy.Start(ctx); err != nil {
+			ln.Close()
+			return err
+		}
+		defer proxy.Stop()
 	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()

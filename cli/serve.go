@@ -55,6 +55,7 @@ SIGHUP reloads the --config files. Logs are JSON on stderr.`,
 	f.StringVar(&opts.NATSKey, "nats-key", "", "PEM client key for NATS")
 	f.BoolVar(&opts.NoRunner, "no-runner", false, "do not run ControlScripts in this process")
 	f.BoolVar(&opts.NoRules, "no-rules", false, "do not run the rules engine or deliver alert actions in this process")
+	f.BoolVar(&opts.NoDataPlane, "no-dataplane", false, "do not serve virtual services in this process")
 	f.IntVar(&opts.RunnerPoolSize, "runner-pool-size", 8, "ControlScripts running at once")
 	f.BoolVar(&opts.NoWarmPool, "no-warm-pool", false, "start every ControlScript in a fresh interpreter (slower; no fork server)")
 	f.StringVar(&opts.RunDir, "run-dir", "", "directory for each run's files and the API's unix socket (default /run/vigil-runs/<id of the data dir>)")

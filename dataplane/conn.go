@@ -1,0 +1,576 @@
+package dataplane
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/vigilhq/vigil/dataplane/httpmsg"
+)
+
+// clientConn serves one client connection of a virtual service over
+// HTTP/1.x: it reads a request head, runs the DataScripts, forwards the
+// request to a server on a kept-alive connection, relays the response as
+// it arrives, and goes on with the next request.
+type clientConn struct {
+	l    *listener
+	c    net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	head []byte // the current request head, copied out of br
+	req  httpmsg.Request
+	resp httpmsg.Response
+	out  []byte // scratch for heads written to servers and clients
+	cw   clientWriter
+
+	clientIP, clientPort string
+	secure               bool
+}
+
+// readBuffer is the client connection's read buffer; a request head
+// larger than the virtual service's max_request_header gets 431.
+const writeBuffer = 16 << 10
+
+func (l *listener) serve(c net.Conn) {
+	vs := l.vs.Load()
+	if vs == nil {
+		_ = c.Close()
+		return
+	}
+	cc := &clientConn{
+		l: l, c: c,
+		br:   bufio.NewReaderSize(c, int(vs.spec.MaxRequestHeader)),
+		bw:   bufio.NewWriterSize(c, writeBuffer),
+		head: make([]byte, 0, 1024),
+		out:  make([]byte, 0, 1024),
+	}
+	cc.cw = clientWriter{cc}
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		cc.clientIP, cc.clientPort = a.IP.String(), strconv.Itoa(a.Port)
+	}
+	l.conns.Add(1)
+	defer func() {
+		l.conns.Add(-1)
+		_ = c.Close()
+	}()
+	for {
+		vs := l.vs.Load()
+		if vs == nil {
+			return
+		}
+		if !cc.serveOne(vs) {
+			return
+		}
+	}
+}
+
+// statusError is a request the proxy answers itself.
+type statusError struct {
+	status int
+	msg    string
+}
+
+// serveOne serves one request and reports whether the connection may be
+// kept for another.
+func (cc *clientConn) serveOne(vs *vsRuntime) bool {
+	// Wait for the request's first byte as long as a kept-alive
+	// connection may idle, then for the rest of the head.
+	t := vs.spec.Timeouts
+	_ = cc.c.SetReadDeadline(time.Now().Add(t.ClientIdle.D()))
+	if _, err := cc.br.Peek(1); err != nil {
+		return false
+	}
+	_ = cc.c.SetReadDeadline(time.Now().Add(t.ClientHeader.D()))
+	n, err := cc.readHead()
+	if err != nil {
+		var se *statusError
+		if errors.As(err, &se) {
+			cc.local(se.status, se.msg, true)
+		}
+		return false
+	}
+	cc.head = append(cc.head[:0], peekN(cc.br, n)...)
+	_, _ = cc.br.Discard(n)
+	if err := httpmsg.ParseRequest(cc.head, &cc.req); err != nil {
+		cc.local(400, "bad request\n", true)
+		return false
+	}
+	return cc.proxy(vs)
+}
+
+func peekN(br *bufio.Reader, n int) []byte {
+	b, _ := br.Peek(n)
+	return b
+}
+
+// readHead waits until br holds a whole request head and returns its
+// length.
+func (cc *clientConn) readHead() (int, error) {
+	for {
+		b, _ := cc.br.Peek(cc.br.Buffered())
+		if n := httpmsg.HeadEnd(b); n >= 0 {
+			return n, nil
+		}
+		if cc.br.Buffered() >= cc.br.Size() {
+			return 0, &statusError{431, "request header fields too large\n"}
+		}
+		if _, err := cc.br.Peek(cc.br.Buffered() + 1); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return 0, &statusError{408, "request timeout\n"}
+			}
+			return 0, err
+		}
+	}
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+// keepAlive reports whether a request lets its connection be reused.
+func keepAlive(r *httpmsg.Request) bool {
+	v, ok := r.Fields.Get("Connection")
+	if r.Minor == 0 {
+		return ok && hasToken(v, "keep-alive")
+	}
+	return !ok || !hasToken(v, "close")
+}
+
+// hasToken reports whether a comma-separated header value lists token
+// (lower case), without regard to case.
+func hasToken(v []byte, token string) bool {
+	for len(v) > 0 {
+		var t []byte
+		i := 0
+		for i < len(v) && v[i] != ',' {
+			i++
+		}
+		t, v = v[:i], v[min(i+1, len(v)):]
+		for len(t) > 0 && (t[0] == ' ' || t[0] == '\t') {
+			t = t[1:]
+		}
+		for len(t) > 0 && (t[len(t)-1] == ' ' || t[len(t)-1] == '\t') {
+			t = t[:len(t)-1]
+		}
+		if equalFoldBytes(t, token) {
+			return true
+		}
+	}
+	return false
+}
+
+// proxy forwards the parsed request and relays the response; it reports
+// whether the client connection may be kept.
+func (cc *clientConn) proxy(vs *vsRuntime) bool {
+	req := &cc.req
+	keep := keepAlive(req)
+	kind, length, err := framing(req.Fields, true)
+	if err != nil {
+		if errors.Is(err, errUnsupportedCoding) {
+			cc.local(501, "transfer coding not implemented\n", true)
+		} else {
+			cc.local(400, "bad request framing\n", true)
+		}
+		return false
+	}
+	if max := int64(vs.spec.MaxRequestBody); max > 0 && kind == bodyLength && length > max {
+		cc.local(413, "request body too large\n", true)
+		return false
+	}
+	upgrade := isUpgrade(req)
+
+	x := &exchange{cc: cc, vs: vs, bodyKind: kind, bodyLen: length, upgrade: upgrade}
+	if !x.runRequestScripts() {
+		return keep && x.localKeep
+	}
+	pool := x.pool
+	if pool == nil {
+		pool = vs.pool
+	}
+	var b *backend
+	if pool != nil {
+		b = x.pickServer(pool)
+	}
+	if b == nil {
+		if !x.lbFailed() {
+			return keep && x.localKeep
+		}
+		cc.local(503, "no server available\n", !keep)
+		return keep
+	}
+	if !x.lbDone() {
+		return keep && x.localKeep
+	}
+
+	// 100-continue is answered here, so that the body can be read while
+	// the server is not yet asked.
+	if v, ok := req.Fields.Get("Expect"); ok && hasToken(v, "100-continue") {
+		req.Fields.Remove("Expect")
+		if kind != bodyNone {
+			_, _ = cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			_ = cc.bw.Flush()
+		}
+	}
+	cc.prepareUpstreamHead(vs, upgrade)
+
+	b.active.Add(1)
+	b.requests.Add(1)
+	defer b.active.Add(-1)
+	up, err := cc.send(b, pool, kind, length)
+	if err != nil {
+		return x.upstreamFailed(err, keep)
+	}
+	return cc.relayResponse(x, up, pool, keep)
+}
+
+// isUpgrade reports whether the request asks for a protocol upgrade
+// (WebSocket).
+func isUpgrade(r *httpmsg.Request) bool {
+	c, ok := r.Fields.Get("Connection")
+	return ok && r.Fields.Has("Upgrade") && hasToken(c, "upgrade")
+}
+
+// hopByHop reports whether a field is hop-by-hop (RFC 9110 7.6.1) and is
+// not forwarded.
+func hopByHop(name []byte) bool {
+	switch len(name) {
+	case 2:
+		return equalFoldBytes(name, "te")
+	case 7:
+		return equalFoldBytes(name, "trailer") || equalFoldBytes(name, "upgrade")
+	case 10:
+		return equalFoldBytes(name, "connection") || equalFoldBytes(name, "keep-alive")
+	case 16:
+		return equalFoldBytes(name, "proxy-connection")
+	}
+	return false
+}
+
+// prepareUpstreamHead writes the request head for the server into cc.out:
+// hop-by-hop fields dropped (but Upgrade kept for a WebSocket), the
+// client's address appended to X-Forwarded-For, X-Forwarded-Proto set.
+func (cc *clientConn) prepareUpstreamHead(vs *vsRuntime, upgrade bool) {
+	req := &cc.req
+	out := cc.out[:0]
+	out = append(out, req.Method...)
+	out = append(out, ' ')
+	out = append(out, req.Target...)
+	out = append(out, " HTTP/1.1\r\n"...)
+	xff := false
+	for _, f := range req.Fields {
+		if hopByHop(f.Name) {
+			if upgrade && equalFoldBytes(f.Name, "upgrade") {
+				out = appendField(out, f.Name, f.Value)
+			}
+			continue
+		}
+		switch {
+		case len(f.Name) == 15 && equalFoldBytes(f.Name, "x-forwarded-for"):
+			out = append(out, f.Name...)
+			out = append(out, ": "...)
+			out = append(out, f.Value...)
+			out = append(out, ", "...)
+			out = append(out, cc.clientIP...)
+			out = append(out, "\r\n"...)
+			xff = true
+			continue
+		case len(f.Name) == 17 && equalFoldBytes(f.Name, "x-forwarded-proto"):
+			continue
+		}
+		out = appendField(out, f.Name, f.Value)
+	}
+	if !xff {
+		out = append(out, "X-Forwarded-For: "...)
+		out = append(out, cc.clientIP...)
+		out = append(out, "\r\n"...)
+	}
+	out = append(out, "X-Forwarded-Proto: "...)
+	out = append(out, vs.scheme...)
+	out = append(out, "\r\n"...)
+	if upgrade {
+		out = append(out, "Connection: Upgrade\r\n"...)
+	}
+	if req.Minor == 0 && !req.Fields.Has("Host") {
+		// An HTTP/1.0 request may lack Host; HTTP/1.1 to the server needs it.
+		out = append(out, "Host: "...)
+		out = append(out, vs.host...)
+		out = append(out, "\r\n"...)
+	}
+	cc.out = append(out, "\r\n"...)
+}
+
+func appendField(out, name, value []byte) []byte {
+	out = append(out, name...)
+	out = append(out, ": "...)
+	out = append(out, value...)
+	return append(out, "\r\n"...)
+}
+
+// errServerGone is a kept-alive connection that the server closed before
+// answering: the request is sent again on a new one when that is safe.
+var errServerGone = errors.New("server closed the kept-alive connection")
+
+// send writes the request head and body to a connection to b, retrying
+// once on a new connection when a reused one turns out closed before any
+// of the body was read from the client.
+func (cc *clientConn) send(b *backend, pool *poolRuntime, kind bodyKind, length int64) (*upConn, error) {
+	for attempt := 0; ; attempt++ {
+		up, err := b.get(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		_ = up.SetWriteDeadline(time.Now().Add(pool.timeout))
+		if _, err := up.Write(cc.out); err != nil {
+			up.close()
+			if up.reused && attempt == 0 {
+				continue
+			}
+			return nil, err
+		}
+		if kind == bodyNone {
+			// Check that a reused connection answers: the first byte of
+			// the response arrives, or the server had closed it.
+			_ = up.SetReadDeadline(time.Now().Add(pool.timeout))
+			if _, err := up.br.Peek(1); err != nil {
+				up.close()
+				if up.reused && attempt == 0 && !errors.Is(err, os.ErrDeadlineExceeded) {
+					continue
+				}
+				return nil, err
+			}
+			return up, nil
+		}
+		if err := cc.sendBody(up, kind, length); err != nil {
+			up.close()
+			return nil, err
+		}
+		return up, nil
+	}
+}
+
+// upWriter is a buffered writer on a server connection for a request
+// body.
+type upWriter struct {
+	up *upConn
+	bw *bufio.Writer
+}
+
+func (w *upWriter) Write(p []byte) (int, error) { return w.bw.Write(p) }
+func (w *upWriter) Flush() error                { return w.bw.Flush() }
+
+func (cc *clientConn) sendBody(up *upConn, kind bodyKind, length int64) error {
+	vs := cc.l.vs.Load()
+	bodyTimeout := 60 * time.Second
+	if vs != nil {
+		bodyTimeout = vs.spec.Timeouts.ClientBody.D()
+	}
+	w := &upWriter{up: up, bw: bufio.NewWriterSize(up, 16<<10)}
+	before := func() { _ = cc.c.SetReadDeadline(time.Now().Add(bodyTimeout)) }
+	var err error
+	switch kind {
+	case bodyLength:
+		err = relayLength(w, cc.br, length, before)
+	case bodyChunked:
+		err = relayChunked(w, cc.br, before)
+	}
+	if err != nil {
+		return &clientBodyError{err}
+	}
+	return w.Flush()
+}
+
+// clientBodyError is a failure reading the request body from the client.
+type clientBodyError struct{ err error }
+
+func (e *clientBodyError) Error() string { return "read request body: " + e.err.Error() }
+func (e *clientBodyError) Unwrap() error { return e.err }
+
+// relayResponse reads the server's response head, runs the response
+// DataScripts, and relays head and body to the client.
+func (cc *clientConn) relayResponse(x *exchange, up *upConn, pool *poolRuntime, keep bool) bool {
+	timeout := pool.timeout
+	if x.serverTimeout > 0 {
+		timeout = x.serverTimeout
+	}
+	deadline := func() { _ = up.SetReadDeadline(time.Now().Add(timeout)) }
+	for {
+		deadline()
+		n, err := readResponseHead(up.br)
+		if err != nil {
+			up.close()
+			return x.upstreamFailed(err, keep)
+		}
+		head, _ := up.br.Peek(n)
+		if err := httpmsg.ParseResponse(head, &cc.resp); err != nil {
+			up.close()
+			return x.upstreamFailed(err, keep)
+		}
+		if cc.resp.Status >= 100 && cc.resp.Status < 200 && cc.resp.Status != 101 {
+			// An interim response goes to the client as it is.
+			_, _ = cc.bw.Write(head)
+			_, _ = up.br.Discard(n)
+			continue
+		}
+		resp := &cc.resp
+		kind, length, ferr := framing(resp.Fields, false)
+		if ferr != nil {
+			up.close()
+			return x.upstreamFailed(ferr, keep)
+		}
+		if headRequest(&cc.req) || resp.Status == 204 || resp.Status == 304 {
+			kind = bodyNone
+		}
+		switchProto := resp.Status == 101 && x.upgrade
+		if !x.runResponseScripts() {
+			_, _ = up.br.Discard(n)
+			up.close()
+			return keep && x.localKeep
+		}
+		if kind == bodyClose || !keepAlive(&cc.req) {
+			keep = false
+		}
+		cc.out = cc.appendResponseHead(cc.out[:0], resp, keep, switchProto)
+		_, _ = up.br.Discard(n)
+		// cc.resp's fields pointed into up.br, now discarded: the head is
+		// in cc.out.
+		if _, err := cc.bw.Write(cc.out); err != nil {
+			up.close()
+			return false
+		}
+		if switchProto {
+			cc.tunnel(up)
+			return false
+		}
+		var rerr error
+		switch kind {
+		case bodyLength:
+			rerr = relayLength(cc.cw, up.br, length, deadline)
+		case bodyChunked:
+			rerr = relayChunked(cc.cw, up.br, deadline)
+		case bodyClose:
+			rerr = relayUntilEOF(cc.cw, up.br, deadline)
+		}
+		if rerr != nil || kind == bodyClose {
+			up.close()
+		} else {
+			_ = up.SetReadDeadline(time.Time{})
+			up.b.put(up)
+		}
+		if err := cc.cw.Flush(); err != nil {
+			return false
+		}
+		x.done()
+		return rerr == nil && keep
+	}
+}
+
+func headRequest(r *httpmsg.Request) bool {
+	return len(r.Method) == 4 && string(r.Method) == "HEAD"
+}
+
+// readResponseHead waits until br holds a whole response head.
+func readResponseHead(br *bufio.Reader) (int, error) {
+	for {
+		b, _ := br.Peek(br.Buffered())
+		if n := httpmsg.HeadEnd(b); n >= 0 {
+			return n, nil
+		}
+		if br.Buffered() >= br.Size() {
+			return 0, errors.New("response head too large")
+		}
+		if _, err := br.Peek(br.Buffered() + 1); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// appendResponseHead writes the response head for the client: hop-by-hop
+// fields dropped, Connection set as the proxy keeps the connection or not.
+func (cc *clientConn) appendResponseHead(out []byte, r *httpmsg.Response, keep, switchProto bool) []byte {
+	out = append(out, "HTTP/1.1 "...)
+	out = strconv.AppendInt(out, int64(r.Status), 10)
+	out = append(out, ' ')
+	out = append(out, r.Reason...)
+	out = append(out, "\r\n"...)
+	for _, f := range r.Fields {
+		if hopByHop(f.Name) {
+			if switchProto && equalFoldBytes(f.Name, "upgrade") {
+				out = appendField(out, f.Name, f.Value)
+			}
+			continue
+		}
+		out = appendField(out, f.Name, f.Value)
+	}
+	switch {
+	case switchProto:
+		out = append(out, "Connection: Upgrade\r\n"...)
+	case !keep:
+		out = append(out, "Connection: close\r\n"...)
+	case cc.req.Minor == 0:
+		out = append(out, "Connection: keep-alive\r\n"...)
+	}
+	return append(out, "\r\n"...)
+}
+
+// tunnel copies bytes both ways between the client and the server after a
+// protocol switch, until either side ends.
+func (cc *clientConn) tunnel(up *upConn) {
+	_ = cc.bw.Flush()
+	_ = cc.c.SetDeadline(time.Time{})
+	_ = up.SetDeadline(time.Time{})
+	done := make(chan struct{})
+	go func() {
+		// Server to client: what up.br holds first.
+		_, _ = up.br.WriteTo(cc.c)
+		_ = cc.c.Close()
+		close(done)
+	}()
+	_, _ = cc.br.WriteTo(up)
+	_ = up.Conn.Close()
+	<-done
+	up.b.open.Add(-1)
+}
+
+// local answers the client from the proxy itself.
+func (cc *clientConn) local(status int, body string, closeConn bool) {
+	out := cc.out[:0]
+	out = append(out, "HTTP/1.1 "...)
+	out = strconv.AppendInt(out, int64(status), 10)
+	out = append(out, ' ')
+	out = append(out, http.StatusText(status)...)
+	out = append(out, "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
+	out = strconv.AppendInt(out, int64(len(body)), 10)
+	if closeConn {
+		out = append(out, "\r\nConnection: close"...)
+	}
+	out = append(out, "\r\n\r\n"...)
+	out = append(out, body...)
+	cc.out = out
+	_ = cc.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, _ = cc.bw.Write(out)
+	_ = cc.bw.Flush()
+}
+
+// clientWriter writes to the client, each flush bounded by the virtual
+// service's client_write timeout.
+type clientWriter struct{ cc *clientConn }
+
+func (w clientWriter) Write(p []byte) (int, error) { return w.cc.bw.Write(p) }
+
+func (w clientWriter) Flush() error {
+	if w.cc.bw.Buffered() == 0 {
+		return nil
+	}
+	t := 60 * time.Second
+	if vs := w.cc.l.vs.Load(); vs != nil {
+		t = vs.spec.Timeouts.ClientWrite.D()
+	}
+	_ = w.cc.c.SetWriteDeadline(time.Now().Add(t))
+	return w.cc.bw.Flush()
+}
+
+var _ io.Writer = (*upWriter)(nil)

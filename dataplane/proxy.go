@@ -1,0 +1,321 @@
+package dataplane
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/dataplane/spec"
+)
+
+// Watcher is the part of the config store the proxy follows.
+type Watcher interface {
+	Watch(ctx context.Context, kind string, fn func(config.Change)) error
+}
+
+// Options configure a Proxy.
+type Options struct {
+	Store  Watcher
+	Logger *slog.Logger
+	// Debounce is how long the proxy waits after a change for more before
+	// it rebuilds; default 20ms.
+	Debounce time.Duration
+}
+
+// Proxy is the data plane: it follows the VirtualService, Pool,
+// HealthMonitor, DataScriptSet, StringGroup and IPGroup objects and serves
+// each enabled virtual service on its own listener. A config change swaps
+// the snapshot that new requests see; requests in flight finish on the one
+// they started with.
+type Proxy struct {
+	opts Options
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	specs     map[string]map[string]json.RawMessage // kind → name → spec
+	synced    map[string]bool
+	listeners map[string]*listener // by VirtualService name
+	backends  map[string]*backend  // by pool + "/" + ip:port
+	changed   chan struct{}
+
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+}
+
+var watchedKinds = []string{spec.KindVirtualService, spec.KindPool, spec.KindHealthMonitor, spec.KindDataScriptSet, spec.KindStringGroup, spec.KindIPGroup}
+
+// New returns a proxy; Start begins serving.
+func New(opts Options) *Proxy {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Debounce == 0 {
+		opts.Debounce = 20 * time.Millisecond
+	}
+	p := &Proxy{
+		opts: opts, log: opts.Logger.With("component", "dataplane"),
+		specs: map[string]map[string]json.RawMessage{}, synced: map[string]bool{},
+		listeners: map[string]*listener{}, backends: map[string]*backend{},
+		changed: make(chan struct{}, 1),
+	}
+	for _, k := range watchedKinds {
+		p.specs[k] = map[string]json.RawMessage{}
+	}
+	return p
+}
+
+// Start follows the config and serves once every kind has been read.
+func (p *Proxy) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	p.cancel = cancel
+	for _, k := range watchedKinds {
+		err := p.opts.Store.Watch(ctx, k, func(c config.Change) {
+			p.mu.Lock()
+			switch c.Op {
+			case config.OpSynced:
+				p.synced[k] = true
+			case config.OpPut:
+				p.specs[k][c.Object.Name] = c.Object.Spec
+			case config.OpDelete:
+				delete(p.specs[k], c.Object.Name)
+			}
+			p.mu.Unlock()
+			select {
+			case p.changed <- struct{}{}:
+			default:
+			}
+		})
+		if err != nil {
+			cancel()
+			return fmt.Errorf("dataplane: watch %s: %w", k, err)
+		}
+	}
+	p.wg.Go(func() { p.loop(ctx) })
+	return nil
+}
+
+func (p *Proxy) loop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.changed:
+		}
+		// More changes often follow one (an apply of many objects).
+		t := time.NewTimer(p.opts.Debounce)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		ready := len(p.synced) == len(watchedKinds)
+		p.mu.Unlock()
+		if ready {
+			p.rebuild()
+		}
+	}
+}
+
+// Stop closes the listeners, lets requests in flight finish for a
+// moment, and closes idle server connections. It is idempotent.
+func (p *Proxy) Stop() {
+	p.stopOnce.Do(func() {
+		if p.cancel != nil {
+			p.cancel()
+		}
+		p.wg.Wait()
+		p.mu.Lock()
+		ls := p.listeners
+		p.listeners = map[string]*listener{}
+		bs := p.backends
+		p.mu.Unlock()
+		for _, l := range ls {
+			l.close()
+		}
+		for _, b := range bs {
+			b.closeIdle()
+		}
+	})
+}
+
+// Addr returns the address a virtual service listens on, or "" when it is
+// not serving.
+func (p *Proxy) Addr(vs string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l, ok := p.listeners[vs]; ok {
+		return l.ln.Addr().String()
+	}
+	return ""
+}
+
+// vsRuntime is a virtual service as one config snapshot has it.
+type vsRuntime struct {
+	name   string
+	spec   *spec.VirtualService
+	pool   *poolRuntime            // default; nil when it has none
+	pools  map[string]*poolRuntime // every pool, for DataScripts
+	ip     string
+	port   string
+	scheme string // "http" or "https"
+	host   string // ip:port, the Host of an HTTP/1.0 request without one
+}
+
+// rebuild makes a new snapshot from the specs and reconciles listeners.
+func (p *Proxy) rebuild() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pools := map[string]*poolRuntime{}
+	keep := map[string]bool{}
+	for name, raw := range p.specs[spec.KindPool] {
+		ps, err := spec.ParsePool(raw)
+		if err != nil {
+			p.log.Error("pool refused", "pool", name, "err", err)
+			continue
+		}
+		pools[name] = p.buildPool(name, ps, keep)
+	}
+	for key, b := range p.backends {
+		if !keep[key] {
+			b.closeIdle()
+			delete(p.backends, key)
+		}
+	}
+	seen := map[string]bool{}
+	for name, raw := range p.specs[spec.KindVirtualService] {
+		vs, err := spec.ParseVirtualService(raw)
+		if err != nil {
+			p.log.Error("virtual service refused", "virtual_service", name, "err", err)
+			continue
+		}
+		if !vs.IsEnabled() {
+			continue
+		}
+		rt := &vsRuntime{name: name, spec: vs, pools: pools, scheme: "http", port: vs.Port()}
+		rt.ip, _, _ = net.SplitHostPort(vs.Listen)
+		rt.host = vs.Listen
+		if vs.Pool != "" {
+			rt.pool = pools[vs.Pool]
+			if rt.pool == nil {
+				p.log.Warn("virtual service names a pool that does not exist; it answers 503", "virtual_service", name, "pool", vs.Pool)
+			}
+		}
+		seen[name] = true
+		l := p.listeners[name]
+		if l != nil && l.listen != vs.Listen {
+			l.close()
+			delete(p.listeners, name)
+			l = nil
+		}
+		if l == nil {
+			nl, err := p.listen(name, vs.Listen)
+			if err != nil {
+				p.log.Error("virtual service cannot listen", "virtual_service", name, "listen", vs.Listen, "err", err)
+				continue
+			}
+			l = nl
+			p.listeners[name] = l
+		}
+		l.vs.Store(rt)
+	}
+	for name, l := range p.listeners {
+		if !seen[name] {
+			l.close()
+			delete(p.listeners, name)
+		}
+	}
+}
+
+// buildPool makes a pool's runtime, reusing the backends it had.
+func (p *Proxy) buildPool(name string, ps *spec.Pool, keep map[string]bool) *poolRuntime {
+	pr := &poolRuntime{name: name, spec: ps, timeout: ps.ServerTimeout.D()}
+	if ps.Algorithm() == spec.LBConsistentHash {
+		pr.hashKey = ps.Hash()
+	}
+	st := &backendSettings{connectTimeout: ps.ConnectTimeout.D(), maxIdle: ps.MaxIdlePerServer, maxConns: ps.MaxConnsPerServer}
+	for i := range ps.Servers {
+		s := &ps.Servers[i]
+		port := ps.ServerPort(s)
+		key := name + "/" + net.JoinHostPort(s.IP, strconv.Itoa(port))
+		b := p.backends[key]
+		if b == nil {
+			b = newBackend(name, s.IP, port)
+			p.backends[key] = b
+		}
+		keep[key] = true
+		// A backend's fields read on the request path are replaced only
+		// through a fresh copy of the settings pointer; ratio, enabled and
+		// hostname change rarely and are plain writes made before the new
+		// snapshot is published.
+		b.hostname, b.ratio, b.enabled = s.Hostname, s.Ratio, s.IsEnabled()
+		b.settings.Store(st)
+		pr.backends = append(pr.backends, b)
+	}
+	pr.bal = newBalancer(ps, pr.backends)
+	return pr
+}
+
+// listener is a virtual service's listening socket and its current
+// snapshot.
+type listener struct {
+	name   string
+	listen string
+	ln     net.Listener
+	vs     atomic.Pointer[vsRuntime]
+	conns  atomic.Int64
+	log    *slog.Logger
+	done   chan struct{}
+}
+
+func (p *Proxy) listen(name, addr string) (*listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	l := &listener{name: name, listen: addr, ln: ln, log: p.log.With("virtual_service", name), done: make(chan struct{})}
+	go l.accept()
+	p.log.Info("virtual service listening", "virtual_service", name, "addr", ln.Addr().String())
+	return l, nil
+}
+
+func (l *listener) accept() {
+	defer close(l.done)
+	var delay time.Duration
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off, as net/http does.
+			delay = min(max(delay*2, 5*time.Millisecond), time.Second)
+			l.log.Warn("accept", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		go l.serve(c)
+	}
+}
+
+// close stops accepting; connections in flight end after their current
+// request, as they find no snapshot.
+func (l *listener) close() {
+	l.vs.Store(nil)
+	_ = l.ln.Close()
+	<-l.done
+}

@@ -1,0 +1,191 @@
+package dataplane
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigilhq/vigil/dataplane/spec"
+)
+
+// Health is what the proxy asks a server's health monitors: whether it
+// may take new requests.
+type Health interface {
+	Up() bool
+}
+
+// backend is one server of a pool as the proxy uses it: its address, its
+// idle keep-alive connections and its counters. A backend outlives config
+// changes that keep its pool and address, so that its idle connections
+// and counters carry over.
+type backend struct {
+	pool     string
+	ip       string
+	port     int
+	portStr  string
+	hostname string
+	addr     string // ip:port
+
+	// Set when a snapshot is built; read on the request path.
+	ratio   int
+	enabled bool
+	health  Health
+
+	settings atomic.Pointer[backendSettings]
+
+	active   atomic.Int64 // requests in flight
+	open     atomic.Int64 // connections open
+	requests atomic.Uint64
+
+	mu   sync.Mutex
+	idle []*upConn
+}
+
+// backendSettings are a backend's connection settings from its pool.
+type backendSettings struct {
+	connectTimeout time.Duration
+	maxIdle        int
+	maxConns       int
+}
+
+// errTooManyConns is returned when a server is at its pool's
+// max_conns_per_server.
+var errTooManyConns = errors.New("server at its connection limit")
+
+func newBackend(pool string, ip string, port int) *backend {
+	return &backend{
+		pool: pool, ip: ip, port: port, portStr: strconv.Itoa(port),
+		addr: net.JoinHostPort(ip, strconv.Itoa(port)),
+	}
+}
+
+// up reports whether the backend takes new requests.
+func (b *backend) up() bool {
+	return b.enabled && (b.health == nil || b.health.Up())
+}
+
+// upConn is a connection to a server.
+type upConn struct {
+	net.Conn
+	b      *backend
+	br     *bufio.Reader
+	idleAt time.Time
+	reused bool
+	wbuf   []byte
+}
+
+// idleLimit is how long a connection may sit idle before the proxy stops
+// trusting the server to keep it: servers close idle connections after
+// their own timeout (nginx 75s, Apache 5s), so anything older is dropped
+// rather than risked.
+const idleLimit = 4 * time.Second
+
+// get returns an idle connection to the backend or a new one.
+func (b *backend) get(ctx context.Context) (*upConn, error) {
+	now := time.Now()
+	b.mu.Lock()
+	for n := len(b.idle); n > 0; n = len(b.idle) {
+		c := b.idle[n-1]
+		b.idle[n-1] = nil
+		b.idle = b.idle[:n-1]
+		if now.Sub(c.idleAt) < idleLimit {
+			b.mu.Unlock()
+			c.reused = true
+			return c, nil
+		}
+		b.mu.Unlock()
+		c.close()
+		b.mu.Lock()
+	}
+	b.mu.Unlock()
+	return b.dial(ctx)
+}
+
+func (b *backend) dial(ctx context.Context) (*upConn, error) {
+	s := b.settings.Load()
+	if s.maxConns > 0 && b.open.Load() >= int64(s.maxConns) {
+		return nil, errTooManyConns
+	}
+	d := net.Dialer{Timeout: s.connectTimeout, KeepAlive: 30 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", b.addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", b.addr, err)
+	}
+	b.open.Add(1)
+	return &upConn{Conn: c, b: b, br: bufio.NewReaderSize(c, 16<<10)}, nil
+}
+
+// put gives a connection whose last response was read whole back to the
+// backend for reuse.
+func (b *backend) put(c *upConn) {
+	s := b.settings.Load()
+	c.idleAt = time.Now()
+	b.mu.Lock()
+	if len(b.idle) < s.maxIdle {
+		b.idle = append(b.idle, c)
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	c.close()
+}
+
+// closeIdle closes the backend's idle connections (when it leaves the
+// config).
+func (b *backend) closeIdle() {
+	b.mu.Lock()
+	idle := b.idle
+	b.idle = nil
+	b.mu.Unlock()
+	for _, c := range idle {
+		c.close()
+	}
+}
+
+func (c *upConn) close() {
+	_ = c.Conn.Close()
+	c.b.open.Add(-1)
+}
+
+// poolRuntime is a pool as one config snapshot has it.
+type poolRuntime struct {
+	name     string
+	spec     *spec.Pool
+	backends []*backend
+	bal      balancer
+	timeout  time.Duration // server (idle) timeout
+	hashKey  string        // spec.Hash*
+}
+
+// pick chooses an up server for a request; key is the consistent-hash key
+// (ignored by the other algorithms). It returns nil when none is up.
+func (p *poolRuntime) pick(key []byte) *backend {
+	return p.bal.pick(key)
+}
+
+// find returns the pool's backend at ip and port (port 0: the first at
+// ip), or nil.
+func (p *poolRuntime) find(ip string, port int) *backend {
+	for _, b := range p.backends {
+		if b.ip == ip && (port == 0 || b.port == port) {
+			return b
+		}
+	}
+	return nil
+}
+
+// counts returns the pool's up and total servers.
+func (p *poolRuntime) counts() (up, total int) {
+	for _, b := range p.backends {
+		if b.up() {
+			up++
+		}
+	}
+	return up, len(p.backends)
+}
