@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X github.com/vigilhq/vigil/cli.version=$(VERSION)
 FUZZTIME ?= 30s
 DATA_DIR ?= ./vigil-data
 
-.PHONY: all build run deps test test-short vet lint fuzz bench clean
+.PHONY: all build run deps test test-short vet lint fuzz bench bench-proxy clean
 
 all: build
 
@@ -51,6 +51,12 @@ bench:
 	$(GO) test -run '^$$' -bench 'EventToFirstLine' -benchtime 200x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'ExecutionsPerSecond' -benchtime 1x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'Rules' -benchtime 1x -timeout 30m ./actions/
+
+## bench-proxy: vigil's proxy with a DataScript against nginx+Lua and HAProxy+Lua, wrk on loopback (installs them from apt)
+bench-proxy:
+	@command -v nginx >/dev/null && command -v haproxy >/dev/null && command -v wrk >/dev/null && test -e /usr/lib/nginx/modules/ngx_http_lua_module.so || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-http-lua haproxy wrk >/dev/null)
+	$(GO) run ./bench/proxy $(BENCH_PROXY_FLAGS)
 
 clean:
 	rm -rf bin

@@ -10,10 +10,10 @@ import (
 
 // balancer chooses an up server of a pool.
 type balancer interface {
-	pick(key []byte) *backend
+	pick(key []byte) *member
 }
 
-func newBalancer(p *spec.Pool, backends []*backend) balancer {
+func newBalancer(p *spec.Pool, backends []*member) balancer {
 	switch p.Algorithm() {
 	case spec.LBLeastConnections:
 		return leastConns(backends)
@@ -27,15 +27,19 @@ func newBalancer(p *spec.Pool, backends []*backend) balancer {
 // roundRobin walks a schedule in which each server appears ratio times,
 // interleaved, skipping servers that are down.
 type roundRobin struct {
-	order []*backend
+	order []*member
 	next  atomic.Uint64
 }
 
-func newRoundRobin(backends []*backend) *roundRobin {
+func newRoundRobin(backends []*member) *roundRobin {
 	rr := &roundRobin{}
 	left := make([]int, len(backends))
 	for i, b := range backends {
-		left[i] = b.ratio
+		// Disabled servers take no place in the schedule; a server that
+		// is down for a while passes its turns to the next in it.
+		if b.enabled {
+			left[i] = b.ratio
+		}
 	}
 	for more := true; more; {
 		more = false
@@ -50,7 +54,7 @@ func newRoundRobin(backends []*backend) *roundRobin {
 	return rr
 }
 
-func (rr *roundRobin) pick([]byte) *backend {
+func (rr *roundRobin) pick([]byte) *member {
 	n := uint64(len(rr.order))
 	if n == 0 {
 		return nil
@@ -66,10 +70,10 @@ func (rr *roundRobin) pick([]byte) *backend {
 
 // leastConns picks the up server with the fewest requests in flight per
 // unit of ratio; ties go to the first.
-type leastConns []*backend
+type leastConns []*member
 
-func (l leastConns) pick([]byte) *backend {
-	var best *backend
+func (l leastConns) pick([]byte) *member {
+	var best *member
 	var bestLoad int64
 	for _, b := range l {
 		if !b.up() {
@@ -93,7 +97,7 @@ type ring struct {
 
 type ringPoint struct {
 	hash uint64
-	b    *backend
+	b    *member
 }
 
 const pointsPerRatio = 64
@@ -115,7 +119,7 @@ func fnv1a[T string | []byte](s T) uint64 {
 	return h
 }
 
-func newRing(backends []*backend) *ring {
+func newRing(backends []*member) *ring {
 	r := &ring{}
 	for _, b := range backends {
 		for i := range b.ratio * pointsPerRatio {
@@ -135,7 +139,7 @@ func newRing(backends []*backend) *ring {
 	return r
 }
 
-func (r *ring) pick(key []byte) *backend {
+func (r *ring) pick(key []byte) *member {
 	n := len(r.points)
 	if n == 0 {
 		return nil

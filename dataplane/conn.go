@@ -179,6 +179,7 @@ func (cc *clientConn) proxy(vs *vsRuntime) bool {
 	}
 	if max := int64(vs.spec.MaxRequestBody); max > 0 && kind == bodyLength && length > max {
 		cc.local(413, "request body too large\n", true)
+		cc.linger()
 		return false
 	}
 	upgrade := isUpgrade(req)
@@ -191,7 +192,7 @@ func (cc *clientConn) proxy(vs *vsRuntime) bool {
 	if pool == nil {
 		pool = vs.pool
 	}
-	var b *backend
+	var b *member
 	if pool != nil {
 		b = x.pickServer(pool)
 	}
@@ -220,7 +221,7 @@ func (cc *clientConn) proxy(vs *vsRuntime) bool {
 	b.active.Add(1)
 	b.requests.Add(1)
 	defer b.active.Add(-1)
-	up, err := cc.send(b, pool, kind, length)
+	up, err := cc.send(b.backend, pool, kind, length)
 	if err != nil {
 		return x.upstreamFailed(err, keep)
 	}
@@ -533,6 +534,32 @@ func (cc *clientConn) tunnel(up *upConn) {
 	_ = up.Conn.Close()
 	<-done
 	up.b.open.Add(-1)
+}
+
+// Lingering close: after an answer given before the request's body was
+// read, the body is read and dropped for a while so that the client,
+// still sending, reads the answer instead of a reset.
+const (
+	lingerTime = 5 * time.Second
+	lingerGap  = time.Second
+)
+
+func (cc *clientConn) linger() {
+	if tc, ok := cc.c.(interface{ CloseWrite() error }); ok {
+		_ = tc.CloseWrite()
+	}
+	end := time.Now().Add(lingerTime)
+	buf := make([]byte, 32<<10)
+	for time.Now().Before(end) {
+		d := time.Now().Add(lingerGap)
+		if d.After(end) {
+			d = end
+		}
+		_ = cc.c.SetReadDeadline(d)
+		if _, err := cc.br.Read(buf); err != nil {
+			return
+		}
+	}
 }
 
 // local answers the client from the proxy itself.

@@ -29,7 +29,7 @@ type exchange struct {
 	// connection be kept.
 	localKeep bool
 
-	server *backend
+	server *member
 }
 
 // runRequestScripts runs the HTTP_REQ scripts; false means a script
@@ -53,7 +53,7 @@ func (x *exchange) done() {}
 
 // pickServer chooses the server: the one a script selected, else the
 // pool's balancer.
-func (x *exchange) pickServer(p *poolRuntime) *backend {
+func (x *exchange) pickServer(p *poolRuntime) *member {
 	if x.serverIP != "" {
 		if b := p.find(x.serverIP, x.serverPort); b != nil && b.up() {
 			x.server = b

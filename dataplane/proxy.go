@@ -254,15 +254,10 @@ func (p *Proxy) buildPool(name string, ps *spec.Pool, keep map[string]bool) *poo
 			p.backends[key] = b
 		}
 		keep[key] = true
-		// A backend's fields read on the request path are replaced only
-		// through a fresh copy of the settings pointer; ratio, enabled and
-		// hostname change rarely and are plain writes made before the new
-		// snapshot is published.
-		b.hostname, b.ratio, b.enabled = s.Hostname, s.Ratio, s.IsEnabled()
 		b.settings.Store(st)
-		pr.backends = append(pr.backends, b)
+		pr.members = append(pr.members, &member{backend: b, hostname: s.Hostname, ratio: s.Ratio, enabled: s.IsEnabled()})
 	}
-	pr.bal = newBalancer(ps, pr.backends)
+	pr.bal = newBalancer(ps, pr.members)
 	return pr
 }
 

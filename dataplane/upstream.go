@@ -25,17 +25,11 @@ type Health interface {
 // changes that keep its pool and address, so that its idle connections
 // and counters carry over.
 type backend struct {
-	pool     string
-	ip       string
-	port     int
-	portStr  string
-	hostname string
-	addr     string // ip:port
-
-	// Set when a snapshot is built; read on the request path.
-	ratio   int
-	enabled bool
-	health  Health
+	pool    string
+	ip      string
+	port    int
+	portStr string
+	addr    string // ip:port
 
 	settings atomic.Pointer[backendSettings]
 
@@ -65,9 +59,18 @@ func newBackend(pool string, ip string, port int) *backend {
 	}
 }
 
-// up reports whether the backend takes new requests.
-func (b *backend) up() bool {
-	return b.enabled && (b.health == nil || b.health.Up())
+// member is a backend as one config snapshot has it in its pool.
+type member struct {
+	*backend
+	hostname string
+	ratio    int
+	enabled  bool
+	health   Health // nil: always up
+}
+
+// up reports whether the server takes new requests.
+func (m *member) up() bool {
+	return m.enabled && (m.health == nil || m.health.Up())
 }
 
 // upConn is a connection to a server.
@@ -157,7 +160,7 @@ func (c *upConn) close() {
 type poolRuntime struct {
 	name     string
 	spec     *spec.Pool
-	backends []*backend
+	members  []*member
 	bal      balancer
 	timeout  time.Duration // server (idle) timeout
 	hashKey  string        // spec.Hash*
@@ -165,14 +168,14 @@ type poolRuntime struct {
 
 // pick chooses an up server for a request; key is the consistent-hash key
 // (ignored by the other algorithms). It returns nil when none is up.
-func (p *poolRuntime) pick(key []byte) *backend {
+func (p *poolRuntime) pick(key []byte) *member {
 	return p.bal.pick(key)
 }
 
 // find returns the pool's backend at ip and port (port 0: the first at
 // ip), or nil.
-func (p *poolRuntime) find(ip string, port int) *backend {
-	for _, b := range p.backends {
+func (p *poolRuntime) find(ip string, port int) *member {
+	for _, b := range p.members {
 		if b.ip == ip && (port == 0 || b.port == port) {
 			return b
 		}
@@ -182,10 +185,10 @@ func (p *poolRuntime) find(ip string, port int) *backend {
 
 // counts returns the pool's up and total servers.
 func (p *poolRuntime) counts() (up, total int) {
-	for _, b := range p.backends {
-		if b.up() {
+	for _, m := range p.members {
+		if m.up() {
 			up++
 		}
 	}
-	return up, len(p.backends)
+	return up, len(p.members)
 }
