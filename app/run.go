@@ -21,9 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vigilhq/vigil/actions"
-	"github.com/vigilhq/vigil/dataplane"
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/controller"
+	"github.com/vigilhq/vigil/dataplane"
 	"github.com/vigilhq/vigil/events"
 	"github.com/vigilhq/vigil/runner"
 )

@@ -158,12 +158,12 @@ func (c *upConn) close() {
 
 // poolRuntime is a pool as one config snapshot has it.
 type poolRuntime struct {
-	name     string
-	spec     *spec.Pool
-	members  []*member
-	bal      balancer
-	timeout  time.Duration // server (idle) timeout
-	hashKey  string        // spec.Hash*
+	name    string
+	spec    *spec.Pool
+	members []*member
+	bal     balancer
+	timeout time.Duration // server (idle) timeout
+	hashKey string        // spec.Hash*
 }
 
 // pick chooses an up server for a request; key is the consistent-hash key
