@@ -287,7 +287,7 @@ func Run(ctx context.Context, opts Options) error {
 		defer rules.Stop()
 	}
 	if !opts.NoDataPlane {
-		proxy := dataplane.New(dataplane.Options{Store: store, Logger: log})
+		proxy := dataplane.New(dataplane.Options{Store: store, Logger: log, Events: bus, Registerer: reg})
 		if err := proxy.Start(ctx); err != nil {
 			ln.Close()
 			return err

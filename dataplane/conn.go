@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/dataplane/httpmsg"
+	"github.com/vigilhq/vigil/dataplane/spec"
 )
 
 // clientConn serves one client connection of a virtual service over
@@ -24,6 +25,9 @@ type clientConn struct {
 	br   *bufio.Reader
 	bw   *bufio.Writer
 	head []byte // the current request head, copied out of br
+	// rhead is a response head copied out of the server connection's
+	// buffer, when its body is read for HTTP_RESP_DATA.
+	rhead []byte
 	req  httpmsg.Request
 	resp httpmsg.Response
 	out  []byte // scratch for heads written to servers and clients
@@ -184,7 +188,7 @@ func (cc *clientConn) proxy(vs *vsRuntime) bool {
 	}
 	upgrade := isUpgrade(req)
 
-	x := &exchange{cc: cc, vs: vs, bodyKind: kind, bodyLen: length, upgrade: upgrade}
+	x := &exchange{cc: cc, vs: vs, bodyKind: kind, bodyLen: length, upgrade: upgrade, start: time.Now()}
 	if !x.runRequestScripts() {
 		return keep && x.localKeep
 	}
@@ -200,7 +204,8 @@ func (cc *clientConn) proxy(vs *vsRuntime) bool {
 		if !x.lbFailed() {
 			return keep && x.localKeep
 		}
-		cc.local(503, "no server available\n", !keep)
+		keep = keep && (kind == bodyNone || x.reqBody != nil)
+		x.respond(503, "no server available\n", !keep)
 		return keep
 	}
 	if !x.lbDone() {
@@ -221,7 +226,7 @@ func (cc *clientConn) proxy(vs *vsRuntime) bool {
 	b.active.Add(1)
 	b.requests.Add(1)
 	defer b.active.Add(-1)
-	up, err := cc.send(b.backend, pool, kind, length)
+	up, err := cc.send(b.backend, pool, kind, length, x.reqBody)
 	if err != nil {
 		return x.upstreamFailed(err, keep)
 	}
@@ -318,7 +323,13 @@ var errServerGone = errors.New("server closed the kept-alive connection")
 // send writes the request head and body to a connection to b, retrying
 // once on a new connection when a reused one turns out closed before any
 // of the body was read from the client.
-func (cc *clientConn) send(b *backend, pool *poolRuntime, kind bodyKind, length int64) (*upConn, error) {
+func (cc *clientConn) send(b *backend, pool *poolRuntime, kind bodyKind, length int64, buffered []byte) (*upConn, error) {
+	if buffered != nil {
+		// The body was read for HTTP_REQ_DATA: it goes with the head, and
+		// the request can be sent again like a bodiless one.
+		cc.out = append(cc.out, buffered...)
+		kind = bodyNone
+	}
 	for attempt := 0; ; attempt++ {
 		up, err := b.get(context.Background())
 		if err != nil {
@@ -417,6 +428,7 @@ func (cc *clientConn) relayResponse(x *exchange, up *upConn, pool *poolRuntime, 
 			continue
 		}
 		resp := &cc.resp
+		x.status = resp.Status
 		kind, length, ferr := framing(resp.Fields, false)
 		if ferr != nil {
 			up.close()
@@ -431,6 +443,29 @@ func (cc *clientConn) relayResponse(x *exchange, up *upConn, pool *poolRuntime, 
 			up.close()
 			return keep && x.localKeep
 		}
+		var body []byte
+		if kind == bodyLength && x.wantsResponseBody(length) {
+			// Read the body for HTTP_RESP_DATA; the head stays in up.br,
+			// so it is copied first.
+			cc.rhead = append(cc.rhead[:0], head...)
+			_, _ = up.br.Discard(n)
+			if err := httpmsg.ParseResponse(cc.rhead, resp); err != nil {
+				up.close()
+				return x.upstreamFailed(err, keep)
+			}
+			body = make([]byte, length)
+			if _, err := io.ReadFull(up.br, body); err != nil {
+				up.close()
+				return x.upstreamFailed(err, keep)
+			}
+			n = 0
+			x.txn.RespBody = body
+			if !x.scripted(spec.EvtHTTPRespData) {
+				up.b.put(up)
+				return keep && x.localKeep
+			}
+			kind = bodyNone
+		}
 		if kind == bodyClose || !keepAlive(&cc.req) {
 			keep = false
 		}
@@ -443,8 +478,12 @@ func (cc *clientConn) relayResponse(x *exchange, up *upConn, pool *poolRuntime, 
 			return false
 		}
 		if switchProto {
+			x.done()
 			cc.tunnel(up)
 			return false
+		}
+		if body != nil {
+			_, _ = cc.bw.Write(body)
 		}
 		var rerr error
 		switch kind {

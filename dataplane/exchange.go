@@ -1,11 +1,18 @@
 package dataplane
 
 import (
+	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
+	"strconv"
+	"sync/atomic"
 	"time"
 
+	"github.com/vigilhq/vigil/dataplane/datascript"
 	"github.com/vigilhq/vigil/dataplane/spec"
 )
 
@@ -18,6 +25,7 @@ type exchange struct {
 	bodyLen  int64
 	upgrade  bool
 	start    time.Time
+	txn      *datascript.Txn // nil when the virtual service has no scripts
 
 	// Set by DataScripts.
 	pool          *poolRuntime
@@ -25,38 +33,226 @@ type exchange struct {
 	serverPort    int
 	chash         []byte
 	serverTimeout time.Duration
-	// localKeep is whether a response a script gave lets the client
-	// connection be kept.
+	// reqBody is the request body, read whole for HTTP_REQ_DATA.
+	reqBody []byte
+	// localKeep is whether a response the proxy gave itself lets the
+	// client connection be kept.
 	localKeep bool
 
 	server *member
+	status int
 }
 
-// runRequestScripts runs the HTTP_REQ scripts; false means a script
-// answered the request itself.
-func (x *exchange) runRequestScripts() bool { return true }
+var requestSeq atomic.Uint64
 
-// lbFailed runs the HTTP_LB_FAILED scripts when no server could be
-// chosen; false means a script answered.
-func (x *exchange) lbFailed() bool { return true }
+// scripted runs the scripts of evt when the virtual service has any for
+// it. It reports whether the exchange goes on; when it does not, the
+// client has been answered (a script's response, a 500 for a failed
+// script, a 503 when every script state is busy).
+func (x *exchange) scripted(evt string) bool {
+	e := x.vs.scripts
+	if e == nil || !e.Has(evt) {
+		return true
+	}
+	t := x.txn
+	err := e.Run(context.Background(), evt, t)
+	var se *datascript.ScriptError
+	switch {
+	case err == nil:
+	case errors.As(err, &se):
+		x.vs.pub.scriptFailed(x.vs.name, se)
+		x.respond(500, "internal server error: a DataScript failed\n", false)
+		return false
+	case errors.Is(err, datascript.ErrBusy):
+		x.respond(503, "too many DataScripts running\n", true)
+		return false
+	default:
+		x.respond(500, "internal server error\n", false)
+		return false
+	}
+	switch t.Action.Kind {
+	case datascript.ActionRespond:
+		x.scriptResponse()
+		return false
+	case datascript.ActionClose:
+		if t.Action.Reset {
+			if tc, ok := x.cc.c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+		}
+		x.localKeep = false
+		x.status = 0
+		x.done()
+		return false
+	}
+	if t.Pool != "" {
+		x.pool = x.vs.pools[t.Pool]
+		x.serverIP, x.serverPort = t.Server, t.Port
+	}
+	if t.CHash != "" {
+		x.chash = append(x.chash[:0], t.CHash...)
+	}
+	if t.ServerTimeout > 0 {
+		x.serverTimeout = t.ServerTimeout
+	}
+	return true
+}
 
-// lbDone runs the HTTP_LB_DONE scripts once a server is chosen; false
+// runRequestScripts prepares the transaction and runs HTTP_REQ, then
+// HTTP_REQ_DATA on a body that fits the buffer; false means the client
+// was answered.
+func (x *exchange) runRequestScripts() bool {
+	if x.vs.scripts == nil {
+		return true
+	}
+	cc := x.cc
+	t := txnPool.Get().(*datascript.Txn)
+	t.Reset()
+	x.txn = t
+	t.Req = &cc.req
+	t.ClientIP, t.ClientPort, t.VSIP, t.VSPort = cc.clientIP, cc.clientPort, x.vs.ip, x.vs.port
+	t.Secure = cc.secure
+	t.RequestID = strconv.FormatUint(requestSeq.Add(1), 36)
+	if !x.scripted(spec.EvtHTTPReq) {
+		return false
+	}
+	if !x.vs.scripts.Has(spec.EvtHTTPReqData) || x.bodyKind != bodyLength {
+		return true
+	}
+	limit := int64(x.vs.spec.RequestBodyBuffer)
+	if t.ReqBodyBufferSize > 0 {
+		limit = int64(t.ReqBodyBufferSize)
+	}
+	if x.bodyLen > limit {
+		return true
+	}
+	_ = cc.c.SetReadDeadline(time.Now().Add(x.vs.spec.Timeouts.ClientBody.D()))
+	body := make([]byte, x.bodyLen)
+	if _, err := io.ReadFull(cc.br, body); err != nil {
+		x.localKeep = false
+		return false
+	}
+	x.reqBody, t.ReqBody = body, body
+	return x.scripted(spec.EvtHTTPReqData)
+}
+
+// lbFailed runs HTTP_LB_FAILED when no server could be chosen; false
 // means a script answered.
-func (x *exchange) lbDone() bool { return true }
+func (x *exchange) lbFailed() bool {
+	if x.txn == nil {
+		return true
+	}
+	return x.scripted(spec.EvtHTTPLBFailed)
+}
 
-// runResponseScripts runs the HTTP_RESP scripts on the server's response
-// head; false means a script answered instead.
-func (x *exchange) runResponseScripts() bool { return true }
+// lbDone runs HTTP_LB_DONE once a server is chosen; false means a script
+// answered.
+func (x *exchange) lbDone() bool {
+	if x.txn == nil {
+		return true
+	}
+	x.txn.ServerIP = x.server.ip
+	return x.scripted(spec.EvtHTTPLBDone)
+}
 
-// done ends the exchange: counters and the access log.
-func (x *exchange) done() {}
+// runResponseScripts runs HTTP_RESP on the server's response head; false
+// means a script answered instead.
+func (x *exchange) runResponseScripts() bool {
+	if x.txn == nil {
+		return true
+	}
+	x.txn.Resp = &x.cc.resp
+	return x.scripted(spec.EvtHTTPResp)
+}
+
+// wantsResponseBody reports whether a response body of length bytes is
+// read whole for HTTP_RESP_DATA: an HTTP_RESP script asked for it with
+// avi.http.set_response_body_buffer_size, and it fits.
+func (x *exchange) wantsResponseBody(length int64) bool {
+	return x.txn != nil && x.txn.RespBodyBufferSize > 0 && length <= int64(x.txn.RespBodyBufferSize) &&
+		x.vs.scripts.Has(spec.EvtHTTPRespData)
+}
+
+// done ends the exchange: the access log line, the transaction back to
+// its pool.
+func (x *exchange) done() {
+	if x.vs.spec.LogsAccess() {
+		x.logAccess()
+	}
+	if x.txn != nil {
+		x.txn.Reset()
+		txnPool.Put(x.txn)
+		x.txn = nil
+	}
+}
+
+func (x *exchange) logAccess() {
+	cc := x.cc
+	attrs := []slog.Attr{
+		slog.String("virtual_service", x.vs.name),
+		slog.String("client_ip", cc.clientIP),
+		slog.String("method", string(cc.req.Method)),
+		slog.String("uri", string(cc.req.Target)),
+		slog.Int("status", x.status),
+		slog.Float64("duration_ms", float64(time.Since(x.start).Microseconds())/1000),
+	}
+	if x.server != nil {
+		attrs = append(attrs, slog.String("pool", x.server.pool), slog.String("server", x.server.addr))
+	}
+	if x.txn != nil && len(x.txn.Log) > 0 {
+		attrs = append(attrs, slog.Any("datascript_log", x.txn.Log))
+	}
+	x.vs.accessLog.LogAttrs(context.Background(), slog.LevelInfo, "access", attrs...)
+}
+
+// respond answers the client from the proxy and ends the exchange.
+func (x *exchange) respond(status int, body string, closeConn bool) {
+	x.status = status
+	x.localKeep = !closeConn
+	x.cc.local(status, body, closeConn)
+	x.done()
+}
+
+// scriptResponse sends the local response a script gave.
+func (x *exchange) scriptResponse() {
+	a := &x.txn.Action
+	cc := x.cc
+	out := cc.out[:0]
+	out = append(out, "HTTP/1.1 "...)
+	out = strconv.AppendInt(out, int64(a.Status), 10)
+	out = append(out, ' ')
+	out = append(out, http.StatusText(a.Status)...)
+	out = append(out, "\r\n"...)
+	for _, f := range a.Header {
+		if hopByHop(f.Name) || equalFoldBytes(f.Name, "content-length") || equalFoldBytes(f.Name, "transfer-encoding") {
+			continue
+		}
+		out = appendField(out, f.Name, f.Value)
+	}
+	out = append(out, "Content-Length: "...)
+	out = strconv.AppendInt(out, int64(len(a.Body)), 10)
+	out = append(out, "\r\n"...)
+	// The request's body, if any, was not read: the connection cannot
+	// carry another request.
+	keep := x.bodyKind == bodyNone || x.reqBody != nil
+	if !keep {
+		out = append(out, "Connection: close\r\n"...)
+	}
+	out = append(out, "\r\n"...)
+	out = append(out, a.Body...)
+	cc.out = out
+	x.status, x.localKeep = a.Status, keep
+	_, _ = cc.bw.Write(out)
+	_ = cc.cw.Flush()
+	x.done()
+}
 
 // pickServer chooses the server: the one a script selected, else the
 // pool's balancer.
 func (x *exchange) pickServer(p *poolRuntime) *member {
 	if x.serverIP != "" {
-		if b := p.find(x.serverIP, x.serverPort); b != nil && b.up() {
-			x.server = b
+		if m := p.findServer(x.serverIP, x.serverPort); m != nil && m.up() {
+			x.server = m
 		}
 		return x.server
 	}
@@ -75,12 +271,14 @@ func (x *exchange) pickServer(p *poolRuntime) *member {
 }
 
 // upstreamFailed answers the client when the server could not be reached
-// or gave no valid response: 504 on a timeout, 502 otherwise. It reports
-// whether the client connection may be kept.
+// or gave no valid response: HTTP_RESP_FAILED may answer, else 504 on a
+// timeout and 502 otherwise. It reports whether the client connection may
+// be kept.
 func (x *exchange) upstreamFailed(err error, keep bool) bool {
 	var be *clientBodyError
 	if errors.As(err, &be) {
 		// The client did not send its body: nothing to answer.
+		x.done()
 		return false
 	}
 	status := 502
@@ -88,8 +286,16 @@ func (x *exchange) upstreamFailed(err error, keep bool) bool {
 	if errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		status = 504
 	}
-	x.cc.local(status, httpStatusBody(status), !keep)
-	return keep && x.bodyKind == bodyNone
+	keep = keep && (x.bodyKind == bodyNone || x.reqBody != nil)
+	if x.txn != nil {
+		x.txn.InternalStatus = status
+		x.txn.Resp = nil
+		if !x.scripted(spec.EvtHTTPRespFailed) {
+			return keep && x.localKeep
+		}
+	}
+	x.respond(status, httpStatusBody(status), !keep)
+	return keep
 }
 
 func httpStatusBody(status int) string {

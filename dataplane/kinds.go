@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/dataplane/datascript"
 	"github.com/vigilhq/vigil/dataplane/spec"
 )
 
@@ -34,7 +35,14 @@ func init() {
 	})
 }
 
+// validateDataScriptSet checks the set and compiles its scripts, so that a
+// syntax error or a literal name missing from the refs is refused with the
+// line.
 func validateDataScriptSet(raw json.RawMessage) error {
-	_, err := spec.ParseDataScriptSet(raw)
+	ds, err := spec.ParseDataScriptSet(raw)
+	if err != nil {
+		return err
+	}
+	_, err = datascript.Compile("datascript", ds)
 	return err
 }

@@ -12,7 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/dataplane/datascript"
+	"github.com/vigilhq/vigil/dataplane/health"
 	"github.com/vigilhq/vigil/dataplane/spec"
 )
 
@@ -25,6 +29,15 @@ type Watcher interface {
 type Options struct {
 	Store  Watcher
 	Logger *slog.Logger
+	// Events receives health events, DATASCRIPT_ERROR and the events of
+	// vigil.event; nil publishes none. *events.Bus is one.
+	Events health.Publisher
+	// AccessLog receives one line per request of virtual services that
+	// log access; default Logger.
+	AccessLog *slog.Logger
+	// Registerer, when set, gets the proxy's and the health monitors'
+	// metrics.
+	Registerer prometheus.Registerer
 	// Debounce is how long the proxy waits after a change for more before
 	// it rebuilds; default 20ms.
 	Debounce time.Duration
@@ -44,7 +57,11 @@ type Proxy struct {
 	synced    map[string]bool
 	listeners map[string]*listener // by VirtualService name
 	backends  map[string]*backend  // by pool + "/" + ip:port
+	engines   map[string]*datascript.Engine
 	changed   chan struct{}
+
+	health *health.Checker
+	pub    *publisher
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -65,8 +82,15 @@ func New(opts Options) *Proxy {
 		opts: opts, log: opts.Logger.With("component", "dataplane"),
 		specs: map[string]map[string]json.RawMessage{}, synced: map[string]bool{},
 		listeners: map[string]*listener{}, backends: map[string]*backend{},
+		engines: map[string]*datascript.Engine{},
 		changed: make(chan struct{}, 1),
 	}
+	if opts.AccessLog == nil {
+		opts.AccessLog = opts.Logger
+	}
+	p.opts = opts
+	p.pub = newPublisher(opts.Events, p.log)
+	p.health = health.New(health.Options{Publisher: opts.Events, Logger: opts.Logger, Registerer: opts.Registerer})
 	for _, k := range watchedKinds {
 		p.specs[k] = map[string]json.RawMessage{}
 	}
@@ -77,6 +101,8 @@ func New(opts Options) *Proxy {
 func (p *Proxy) Start(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	p.cancel = cancel
+	p.health.Start(ctx)
+	p.wg.Go(func() { p.pub.run(ctx) })
 	for _, k := range watchedKinds {
 		err := p.opts.Store.Watch(ctx, k, func(c config.Change) {
 			p.mu.Lock()
@@ -146,6 +172,7 @@ func (p *Proxy) Stop() {
 		for _, b := range bs {
 			b.closeIdle()
 		}
+		p.health.Stop()
 	})
 }
 
@@ -170,6 +197,10 @@ type vsRuntime struct {
 	port   string
 	scheme string // "http" or "https"
 	host   string // ip:port, the Host of an HTTP/1.0 request without one
+	// scripts runs the DataScripts; nil when the virtual service has none.
+	scripts   *datascript.Engine
+	accessLog *slog.Logger
+	pub       *publisher
 }
 
 // rebuild makes a new snapshot from the specs and reconciles listeners.
@@ -178,14 +209,52 @@ func (p *Proxy) rebuild() {
 	defer p.mu.Unlock()
 	pools := map[string]*poolRuntime{}
 	keep := map[string]bool{}
+	monitors := p.monitors()
+	checks := map[string]health.PoolConfig{}
 	for name, raw := range p.specs[spec.KindPool] {
 		ps, err := spec.ParsePool(raw)
 		if err != nil {
 			p.log.Error("pool refused", "pool", name, "err", err)
 			continue
 		}
+		pc := health.PoolConfig{Name: name, Pool: ps}
+		for _, m := range ps.HealthMonitors {
+			hm := monitors[m]
+			if hm == nil {
+				p.log.Warn("pool names a health monitor that does not exist; it is not checked", "pool", name, "health_monitor", m)
+				continue
+			}
+			pc.Monitors = append(pc.Monitors, hm)
+		}
+		if len(pc.Monitors) != len(ps.HealthMonitors) {
+			// Monitor names and monitors go together: keep those found.
+			cp := *ps
+			cp.HealthMonitors = nil
+			for _, m := range ps.HealthMonitors {
+				if monitors[m] != nil {
+					cp.HealthMonitors = append(cp.HealthMonitors, m)
+				}
+			}
+			pc.Pool = &cp
+		}
+		checks[name] = pc
 		pools[name] = p.buildPool(name, ps, keep)
 	}
+	for name, raw := range p.specs[spec.KindVirtualService] {
+		if vs, err := spec.ParseVirtualService(raw); err == nil && vs.IsEnabled() && vs.Pool != "" {
+			if pc, ok := checks[vs.Pool]; ok {
+				pc.VirtualServices = append(pc.VirtualServices, name)
+				checks[vs.Pool] = pc
+			}
+		}
+	}
+	p.health.Set(checks)
+	for _, pr := range pools {
+		for _, m := range pr.members {
+			m.health = p.health.ServerState(pr.name, m.ip, m.port)
+		}
+	}
+	sets, sgroups, ipgroups := p.scriptObjects()
 	for key, b := range p.backends {
 		if !keep[key] {
 			b.closeIdle()
@@ -202,7 +271,7 @@ func (p *Proxy) rebuild() {
 		if !vs.IsEnabled() {
 			continue
 		}
-		rt := &vsRuntime{name: name, spec: vs, pools: pools, scheme: "http", port: vs.Port()}
+		rt := &vsRuntime{name: name, spec: vs, pools: pools, scheme: "http", port: vs.Port(), accessLog: p.opts.AccessLog, pub: p.pub}
 		rt.ip, _, _ = net.SplitHostPort(vs.Listen)
 		rt.host = vs.Listen
 		if vs.Pool != "" {
@@ -227,12 +296,18 @@ func (p *Proxy) rebuild() {
 			l = nl
 			p.listeners[name] = l
 		}
+		rt.scripts = p.engine(rt, l, sets, sgroups, ipgroups)
 		l.vs.Store(rt)
 	}
 	for name, l := range p.listeners {
 		if !seen[name] {
 			l.close()
 			delete(p.listeners, name)
+		}
+	}
+	for name := range p.engines {
+		if !seen[name] {
+			delete(p.engines, name)
 		}
 	}
 }

@@ -172,12 +172,12 @@ func (p *poolRuntime) pick(key []byte) *member {
 	return p.bal.pick(key)
 }
 
-// find returns the pool's backend at ip and port (port 0: the first at
-// ip), or nil.
-func (p *poolRuntime) find(ip string, port int) *member {
-	for _, b := range p.members {
-		if b.ip == ip && (port == 0 || b.port == port) {
-			return b
+// findServer returns the pool's server whose IP or hostname is server and
+// whose port is port (0: any), or nil.
+func (p *poolRuntime) findServer(server string, port int) *member {
+	for _, m := range p.members {
+		if (m.ip == server || m.hostname == server) && (port == 0 || m.port == port) {
+			return m
 		}
 	}
 	return nil
