@@ -28,10 +28,10 @@ type clientConn struct {
 	// rhead is a response head copied out of the server connection's
 	// buffer, when its body is read for HTTP_RESP_DATA.
 	rhead []byte
-	req  httpmsg.Request
-	resp httpmsg.Response
-	out  []byte // scratch for heads written to servers and clients
-	cw   clientWriter
+	req   httpmsg.Request
+	resp  httpmsg.Response
+	out   []byte // scratch for heads written to servers and clients
+	cw    clientWriter
 
 	clientIP, clientPort string
 	secure               bool
