@@ -10,7 +10,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"embed"
 	"errors"
 	"flag"
@@ -24,6 +23,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -93,17 +93,26 @@ func run(rounds int, duration time.Duration, conns, threads int, vigilBin string
 		}
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var procs []*exec.Cmd
 	defer func() {
+		// SIGTERM lets nginx's master stop its workers; SIGKILL would
+		// leave them running.
 		for _, p := range procs {
-			_ = p.Process.Kill()
-			_ = p.Wait()
+			_ = p.Process.Signal(syscall.SIGTERM)
+		}
+		for _, p := range procs {
+			done := make(chan struct{})
+			go func() { _ = p.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = p.Process.Kill()
+				<-done
+			}
 		}
 	}()
 	start := func(log string, name string, args ...string) error {
-		cmd := exec.CommandContext(ctx, name, args...)
+		cmd := exec.Command(name, args...)
 		f, err := os.Create(filepath.Join(dir, log))
 		if err != nil {
 			return err
@@ -165,12 +174,12 @@ func run(rounds int, duration time.Duration, conns, threads int, vigilBin string
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
 			t.rps, t.p99 = append(t.rps, rps), append(t.p99, p99)
-			fmt.Printf("round %d  %-12s %9.0f req/s  p99 %s\n", r+1, t.name, rps, p99)
+			fmt.Printf("round %d  %-12s %9.0f req/s  p99 %s\n", r+1, t.name, rps, p99.Round(10*time.Microsecond))
 		}
 	}
 	fmt.Printf("\n%-12s %12s %10s\n", "proxy", "median req/s", "median p99")
 	for _, t := range targets {
-		fmt.Printf("%-12s %12.0f %10s\n", t.name, median(t.rps), medianD(t.p99))
+		fmt.Printf("%-12s %12.0f %10s\n", t.name, median(t.rps), medianD(t.p99).Round(10*time.Microsecond))
 	}
 	v := targets[2]
 	fmt.Printf("\nvigil / nginx+Lua:   %.2f× req/s (target ≥ 0.80)\n", median(v.rps)/median(targets[0].rps))
