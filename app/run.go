@@ -287,7 +287,20 @@ func Run(ctx context.Context, opts Options) error {
 		defer rules.Stop()
 	}
 	if !opts.NoDataPlane {
-		proxy := dataplane.New(dataplane.Options{Store: store, Logger: log, Events: bus, Registerer: reg})
+		proxy := dataplane.New(dataplane.Options{
+			Store: store, Logger: log, Events: bus, Registerer: reg,
+			Certs: func(ctx context.Context, name string) ([]byte, []byte, error) {
+				vals, err := config.ReadSecret(ctx, store, name)
+				if err != nil {
+					return nil, nil, err
+				}
+				cert, key := vals["cert"], vals["key"]
+				if cert == "" || key == "" {
+					return nil, nil, fmt.Errorf("secret %s: needs the keys cert and key (PEM)", name)
+				}
+				return []byte(cert.Reveal()), []byte(key.Reveal()), nil
+			},
+		})
 		if err := proxy.Start(ctx); err != nil {
 			ln.Close()
 			return err

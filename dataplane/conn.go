@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/vigilhq/vigil/dataplane/datascript"
 	"github.com/vigilhq/vigil/dataplane/httpmsg"
 	"github.com/vigilhq/vigil/dataplane/spec"
 )
@@ -33,15 +35,18 @@ type clientConn struct {
 	out   []byte // scratch for heads written to servers and clients
 	cw    clientWriter
 
-	clientIP, clientPort string
-	secure               bool
+	client clientInfo
 }
 
 // readBuffer is the client connection's read buffer; a request head
 // larger than the virtual service's max_request_header gets 431.
 const writeBuffer = 16 << 10
 
-func (l *listener) serve(c net.Conn) {
+func (l *listener) serve(c net.Conn) { l.serveHTTP1(c, nil) }
+
+// serveHTTP1 serves an HTTP/1.x connection; cs describes its TLS, nil
+// on plain HTTP.
+func (l *listener) serveHTTP1(c net.Conn, cs *tls.ConnectionState) {
 	vs := l.vs.Load()
 	if vs == nil {
 		_ = c.Close()
@@ -56,7 +61,13 @@ func (l *listener) serve(c net.Conn) {
 	}
 	cc.cw = clientWriter{cc}
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		cc.clientIP, cc.clientPort = a.IP.String(), strconv.Itoa(a.Port)
+		cc.client.ip, cc.client.port = a.IP.String(), strconv.Itoa(a.Port)
+	}
+	if cs != nil {
+		cc.client.secure = true
+		if vs.scripts != nil {
+			cc.client.tls = datascript.NewTLSInfo(cs)
+		}
 	}
 	l.conns.Add(1)
 	defer func() {
@@ -188,7 +199,8 @@ func (cc *clientConn) proxy(vs *vsRuntime) bool {
 	}
 	upgrade := isUpgrade(req)
 
-	x := &exchange{cc: cc, vs: vs, bodyKind: kind, bodyLen: length, upgrade: upgrade, start: time.Now()}
+	x := &exchange{d: cc, req: &cc.req, resp: &cc.resp, client: &cc.client, vs: vs,
+		bodyKind: kind, bodyLen: length, upgrade: upgrade, start: time.Now()}
 	if !x.runRequestScripts() {
 		return keep && x.localKeep
 	}
@@ -221,7 +233,7 @@ func (cc *clientConn) proxy(vs *vsRuntime) bool {
 			_ = cc.bw.Flush()
 		}
 	}
-	cc.prepareUpstreamHead(vs, upgrade)
+	cc.out = appendUpstreamHead(cc.out[:0], req, cc.client.ip, vs, upgrade)
 
 	b.active.Add(1)
 	b.requests.Add(1)
@@ -256,12 +268,10 @@ func hopByHop(name []byte) bool {
 	return false
 }
 
-// prepareUpstreamHead writes the request head for the server into cc.out:
-// hop-by-hop fields dropped (but Upgrade kept for a WebSocket), the
-// client's address appended to X-Forwarded-For, X-Forwarded-Proto set.
-func (cc *clientConn) prepareUpstreamHead(vs *vsRuntime, upgrade bool) {
-	req := &cc.req
-	out := cc.out[:0]
+// appendUpstreamHead writes the request head for the server: hop-by-hop
+// fields dropped (but Upgrade kept for a WebSocket), the client's address
+// appended to X-Forwarded-For, X-Forwarded-Proto set.
+func appendUpstreamHead(out []byte, req *httpmsg.Request, clientIP string, vs *vsRuntime, upgrade bool) []byte {
 	out = append(out, req.Method...)
 	out = append(out, ' ')
 	out = append(out, req.Target...)
@@ -280,7 +290,7 @@ func (cc *clientConn) prepareUpstreamHead(vs *vsRuntime, upgrade bool) {
 			out = append(out, ": "...)
 			out = append(out, f.Value...)
 			out = append(out, ", "...)
-			out = append(out, cc.clientIP...)
+			out = append(out, clientIP...)
 			out = append(out, "\r\n"...)
 			xff = true
 			continue
@@ -291,7 +301,7 @@ func (cc *clientConn) prepareUpstreamHead(vs *vsRuntime, upgrade bool) {
 	}
 	if !xff {
 		out = append(out, "X-Forwarded-For: "...)
-		out = append(out, cc.clientIP...)
+		out = append(out, clientIP...)
 		out = append(out, "\r\n"...)
 	}
 	out = append(out, "X-Forwarded-Proto: "...)
@@ -306,7 +316,7 @@ func (cc *clientConn) prepareUpstreamHead(vs *vsRuntime, upgrade bool) {
 		out = append(out, vs.host...)
 		out = append(out, "\r\n"...)
 	}
-	cc.out = append(out, "\r\n"...)
+	return append(out, "\r\n"...)
 }
 
 func appendField(out, name, value []byte) []byte {
@@ -598,6 +608,50 @@ func (cc *clientConn) linger() {
 		if _, err := cc.br.Read(buf); err != nil {
 			return
 		}
+	}
+}
+
+// respondWith answers with a script's response.
+func (cc *clientConn) respondWith(status int, fields httpmsg.Fields, body []byte, closeConn bool) {
+	out := cc.out[:0]
+	out = append(out, "HTTP/1.1 "...)
+	out = strconv.AppendInt(out, int64(status), 10)
+	out = append(out, ' ')
+	out = append(out, http.StatusText(status)...)
+	out = append(out, "\r\n"...)
+	for _, f := range fields {
+		if hopByHop(f.Name) || equalFoldBytes(f.Name, "content-length") || equalFoldBytes(f.Name, "transfer-encoding") {
+			continue
+		}
+		out = appendField(out, f.Name, f.Value)
+	}
+	out = append(out, "Content-Length: "...)
+	out = strconv.AppendInt(out, int64(len(body)), 10)
+	out = append(out, "\r\n"...)
+	if closeConn {
+		out = append(out, "Connection: close\r\n"...)
+	}
+	out = append(out, "\r\n"...)
+	out = append(out, body...)
+	cc.out = out
+	_, _ = cc.bw.Write(out)
+	_ = cc.cw.Flush()
+}
+
+// readBody reads a request body of n bytes whole.
+func (cc *clientConn) readBody(n int64, timeout time.Duration) ([]byte, error) {
+	_ = cc.c.SetReadDeadline(time.Now().Add(timeout))
+	body := make([]byte, n)
+	if _, err := io.ReadFull(cc.br, body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// abort closes the connection; with reset, the close sends an RST.
+func (cc *clientConn) abort(reset bool) {
+	if tc, ok := cc.c.(*net.TCPConn); ok && reset {
+		_ = tc.SetLinger(0)
 	}
 }
 

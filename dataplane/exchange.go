@@ -3,23 +3,25 @@ package dataplane
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/vigilhq/vigil/dataplane/datascript"
+	"github.com/vigilhq/vigil/dataplane/httpmsg"
 	"github.com/vigilhq/vigil/dataplane/spec"
 )
 
 // exchange is one request and its response as they pass through the
 // proxy: what the DataScripts decided and what the proxy chose.
 type exchange struct {
-	cc       *clientConn
+	d        downstream
+	req      *httpmsg.Request
+	resp     *httpmsg.Response
+	client   *clientInfo
 	vs       *vsRuntime
 	bodyKind bodyKind
 	bodyLen  int64
@@ -44,6 +46,27 @@ type exchange struct {
 }
 
 var requestSeq atomic.Uint64
+
+// downstream is the client side of an exchange: an HTTP/1.x connection
+// the proxy serves itself, or an HTTP/2 stream served through net/http.
+type downstream interface {
+	// local answers with a plain-text body.
+	local(status int, body string, closeConn bool)
+	// respondWith answers with fields and a body; Content-Length is set
+	// here and hop-by-hop fields are dropped.
+	respondWith(status int, fields httpmsg.Fields, body []byte, closeConn bool)
+	// readBody reads the request body of n bytes whole.
+	readBody(n int64, timeout time.Duration) ([]byte, error)
+	// abort closes the client connection, with a reset when asked.
+	abort(reset bool)
+}
+
+// clientInfo is the client end of a connection.
+type clientInfo struct {
+	ip, port string
+	secure   bool
+	tls      *datascript.TLSInfo
+}
 
 // scripted runs the scripts of evt when the virtual service has any for
 // it. It reports whether the exchange goes on; when it does not, the
@@ -75,11 +98,7 @@ func (x *exchange) scripted(evt string) bool {
 		x.scriptResponse()
 		return false
 	case datascript.ActionClose:
-		if t.Action.Reset {
-			if tc, ok := x.cc.c.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0)
-			}
-		}
+		x.d.abort(t.Action.Reset)
 		x.localKeep = false
 		x.status = 0
 		x.done()
@@ -105,13 +124,12 @@ func (x *exchange) runRequestScripts() bool {
 	if x.vs.scripts == nil {
 		return true
 	}
-	cc := x.cc
 	t := txnPool.Get().(*datascript.Txn)
 	t.Reset()
 	x.txn = t
-	t.Req = &cc.req
-	t.ClientIP, t.ClientPort, t.VSIP, t.VSPort = cc.clientIP, cc.clientPort, x.vs.ip, x.vs.port
-	t.Secure = cc.secure
+	t.Req = x.req
+	t.ClientIP, t.ClientPort, t.VSIP, t.VSPort = x.client.ip, x.client.port, x.vs.ip, x.vs.port
+	t.Secure, t.TLS = x.client.secure, x.client.tls
 	t.RequestID = strconv.FormatUint(requestSeq.Add(1), 36)
 	if !x.scripted(spec.EvtHTTPReq) {
 		return false
@@ -126,10 +144,10 @@ func (x *exchange) runRequestScripts() bool {
 	if x.bodyLen > limit {
 		return true
 	}
-	_ = cc.c.SetReadDeadline(time.Now().Add(x.vs.spec.Timeouts.ClientBody.D()))
-	body := make([]byte, x.bodyLen)
-	if _, err := io.ReadFull(cc.br, body); err != nil {
+	body, err := x.d.readBody(x.bodyLen, x.vs.spec.Timeouts.ClientBody.D())
+	if err != nil {
 		x.localKeep = false
+		x.done()
 		return false
 	}
 	x.reqBody, t.ReqBody = body, body
@@ -161,7 +179,7 @@ func (x *exchange) runResponseScripts() bool {
 	if x.txn == nil {
 		return true
 	}
-	x.txn.Resp = &x.cc.resp
+	x.txn.Resp = x.resp
 	return x.scripted(spec.EvtHTTPResp)
 }
 
@@ -187,12 +205,11 @@ func (x *exchange) done() {
 }
 
 func (x *exchange) logAccess() {
-	cc := x.cc
 	attrs := []slog.Attr{
 		slog.String("virtual_service", x.vs.name),
-		slog.String("client_ip", cc.clientIP),
-		slog.String("method", string(cc.req.Method)),
-		slog.String("uri", string(cc.req.Target)),
+		slog.String("client_ip", x.client.ip),
+		slog.String("method", string(x.req.Method)),
+		slog.String("uri", string(x.req.Target)),
 		slog.Int("status", x.status),
 		slog.Float64("duration_ms", float64(time.Since(x.start).Microseconds())/1000),
 	}
@@ -209,41 +226,18 @@ func (x *exchange) logAccess() {
 func (x *exchange) respond(status int, body string, closeConn bool) {
 	x.status = status
 	x.localKeep = !closeConn
-	x.cc.local(status, body, closeConn)
+	x.d.local(status, body, closeConn)
 	x.done()
 }
 
 // scriptResponse sends the local response a script gave.
 func (x *exchange) scriptResponse() {
 	a := &x.txn.Action
-	cc := x.cc
-	out := cc.out[:0]
-	out = append(out, "HTTP/1.1 "...)
-	out = strconv.AppendInt(out, int64(a.Status), 10)
-	out = append(out, ' ')
-	out = append(out, http.StatusText(a.Status)...)
-	out = append(out, "\r\n"...)
-	for _, f := range a.Header {
-		if hopByHop(f.Name) || equalFoldBytes(f.Name, "content-length") || equalFoldBytes(f.Name, "transfer-encoding") {
-			continue
-		}
-		out = appendField(out, f.Name, f.Value)
-	}
-	out = append(out, "Content-Length: "...)
-	out = strconv.AppendInt(out, int64(len(a.Body)), 10)
-	out = append(out, "\r\n"...)
 	// The request's body, if any, was not read: the connection cannot
 	// carry another request.
 	keep := x.bodyKind == bodyNone || x.reqBody != nil
-	if !keep {
-		out = append(out, "Connection: close\r\n"...)
-	}
-	out = append(out, "\r\n"...)
-	out = append(out, a.Body...)
-	cc.out = out
 	x.status, x.localKeep = a.Status, keep
-	_, _ = cc.bw.Write(out)
-	_ = cc.cw.Flush()
+	x.d.respondWith(a.Status, a.Header, a.Body, !keep)
 	x.done()
 }
 
@@ -262,9 +256,9 @@ func (x *exchange) pickServer(p *poolRuntime) *member {
 	case spec.HashCustomString:
 		key = x.chash
 	case spec.HashURI:
-		key = x.cc.req.Target
+		key = x.req.Target
 	default:
-		key = []byte(x.cc.clientIP)
+		key = []byte(x.client.ip)
 	}
 	x.server = p.pick(key)
 	return x.server

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,9 @@ type Options struct {
 	// Registerer, when set, gets the proxy's and the health monitors'
 	// metrics.
 	Registerer prometheus.Registerer
+	// Certs reads the certificate of a TLS virtual service from its
+	// Secret; without it TLS virtual services do not serve.
+	Certs CertSource
 	// Debounce is how long the proxy waits after a change for more before
 	// it rebuilds; default 20ms.
 	Debounce time.Duration
@@ -68,7 +72,9 @@ type Proxy struct {
 	stopOnce sync.Once
 }
 
-var watchedKinds = []string{spec.KindVirtualService, spec.KindPool, spec.KindHealthMonitor, spec.KindDataScriptSet, spec.KindStringGroup, spec.KindIPGroup}
+// watchedKinds are the kinds the proxy follows; Secrets for the
+// certificates of TLS virtual services.
+var watchedKinds = []string{spec.KindVirtualService, spec.KindPool, spec.KindHealthMonitor, spec.KindDataScriptSet, spec.KindStringGroup, spec.KindIPGroup, config.KindSecret}
 
 // New returns a proxy; Start begins serving.
 func New(opts Options) *Proxy {
@@ -280,15 +286,23 @@ func (p *Proxy) rebuild() {
 				p.log.Warn("virtual service names a pool that does not exist; it answers 503", "virtual_service", name, "pool", vs.Pool)
 			}
 		}
+		var ts *tlsState
+		if vs.TLS != nil {
+			rt.scheme = "https"
+			if ts, err = p.loadTLS(vs); err != nil {
+				p.log.Error("virtual service's certificate cannot be loaded; it does not serve", "virtual_service", name, "secret", vs.TLS.Secret, "err", err)
+				continue
+			}
+		}
 		seen[name] = true
 		l := p.listeners[name]
-		if l != nil && l.listen != vs.Listen {
+		if l != nil && (l.listen != vs.Listen || l.isTLS != (ts != nil)) {
 			l.close()
 			delete(p.listeners, name)
 			l = nil
 		}
 		if l == nil {
-			nl, err := p.listen(name, vs.Listen)
+			nl, err := p.listen(name, vs.Listen, ts != nil)
 			if err != nil {
 				p.log.Error("virtual service cannot listen", "virtual_service", name, "listen", vs.Listen, "err", err)
 				continue
@@ -297,6 +311,7 @@ func (p *Proxy) rebuild() {
 			p.listeners[name] = l
 		}
 		rt.scripts = p.engine(rt, l, sets, sgroups, ipgroups)
+		l.tls.Store(ts)
 		l.vs.Store(rt)
 	}
 	for name, l := range p.listeners {
@@ -346,14 +361,21 @@ type listener struct {
 	conns  atomic.Int64
 	log    *slog.Logger
 	done   chan struct{}
+
+	isTLS bool
+	tls   atomic.Pointer[tlsState]
+	h2    *h2Server
 }
 
-func (p *Proxy) listen(name, addr string) (*listener, error) {
+func (p *Proxy) listen(name, addr string, isTLS bool) (*listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	l := &listener{name: name, listen: addr, ln: ln, log: p.log.With("virtual_service", name), done: make(chan struct{})}
+	l := &listener{name: name, listen: addr, ln: ln, log: p.log.With("virtual_service", name), done: make(chan struct{}), isTLS: isTLS}
+	if isTLS {
+		l.h2 = l.newH2Server()
+	}
 	go l.accept()
 	p.log.Info("virtual service listening", "virtual_service", name, "addr", ln.Addr().String())
 	return l, nil
@@ -378,7 +400,11 @@ func (l *listener) accept() {
 		if tc, ok := c.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
-		go l.serve(c)
+		if l.isTLS {
+			go l.serveTLS(c)
+		} else {
+			go l.serve(c)
+		}
 	}
 }
 
@@ -388,4 +414,29 @@ func (l *listener) close() {
 	l.vs.Store(nil)
 	_ = l.ln.Close()
 	<-l.done
+	if l.h2 != nil {
+		go l.h2.close()
+	}
+}
+
+// loadTLS reads a TLS virtual service's certificate; p.mu is held.
+func (p *Proxy) loadTLS(vs *spec.VirtualService) (*tlsState, error) {
+	if p.opts.Certs == nil {
+		return nil, errors.New("no certificate source")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	certPEM, keyPEM, err := p.opts.Certs(ctx, vs.TLS.Secret)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("secret %s: %w", vs.TLS.Secret, err)
+	}
+	protos := []string{"http/1.1"}
+	if vs.TLS.HTTP2Enabled() {
+		protos = []string{"h2", "http/1.1"}
+	}
+	return &tlsState{config: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: protos, MinVersion: tls.VersionTLS12}}, nil
 }
