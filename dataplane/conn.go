@@ -199,7 +199,7 @@ func (cc *clientConn) proxy(vs *vsRuntime) bool {
 	}
 	upgrade := isUpgrade(req)
 
-	x := &exchange{d: cc, req: &cc.req, resp: &cc.resp, client: &cc.client, vs: vs,
+	x := &exchange{d: cc, l: cc.l, req: &cc.req, resp: &cc.resp, client: &cc.client, vs: vs,
 		bodyKind: kind, bodyLen: length, upgrade: upgrade, start: time.Now()}
 	if !x.runRequestScripts() {
 		return keep && x.localKeep

@@ -19,6 +19,7 @@ import (
 // proxy: what the DataScripts decided and what the proxy chose.
 type exchange struct {
 	d        downstream
+	l        *listener
 	req      *httpmsg.Request
 	resp     *httpmsg.Response
 	client   *clientInfo
@@ -194,6 +195,12 @@ func (x *exchange) wantsResponseBody(length int64) bool {
 // done ends the exchange: the access log line, the transaction back to
 // its pool.
 func (x *exchange) done() {
+	if c := x.status / 100; c >= 1 && c <= 5 {
+		x.l.statuses[c-1].Add(1)
+	}
+	if x.server != nil && x.status != 0 {
+		x.server.latency.observe(time.Since(x.start))
+	}
 	if x.vs.spec.LogsAccess() {
 		x.logAccess()
 	}

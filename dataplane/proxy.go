@@ -62,6 +62,7 @@ type Proxy struct {
 	listeners map[string]*listener // by VirtualService name
 	backends  map[string]*backend  // by pool + "/" + ip:port
 	engines   map[string]*datascript.Engine
+	pools     map[string]*poolRuntime // of the current snapshot
 	changed   chan struct{}
 
 	health *health.Checker
@@ -97,6 +98,9 @@ func New(opts Options) *Proxy {
 	p.opts = opts
 	p.pub = newPublisher(opts.Events, p.log)
 	p.health = health.New(health.Options{Publisher: opts.Events, Logger: opts.Logger, Registerer: opts.Registerer})
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(collector{p})
+	}
 	for _, k := range watchedKinds {
 		p.specs[k] = map[string]json.RawMessage{}
 	}
@@ -109,6 +113,7 @@ func (p *Proxy) Start(ctx context.Context) error {
 	p.cancel = cancel
 	p.health.Start(ctx)
 	p.wg.Go(func() { p.pub.run(ctx) })
+	p.wg.Go(func() { p.poolMetrics(ctx) })
 	for _, k := range watchedKinds {
 		err := p.opts.Store.Watch(ctx, k, func(c config.Change) {
 			p.mu.Lock()
@@ -260,6 +265,7 @@ func (p *Proxy) rebuild() {
 			m.health = p.health.ServerState(pr.name, m.ip, m.port)
 		}
 	}
+	p.pools = pools
 	sets, sgroups, ipgroups := p.scriptObjects()
 	for key, b := range p.backends {
 		if !keep[key] {
@@ -365,6 +371,8 @@ type listener struct {
 	isTLS bool
 	tls   atomic.Pointer[tlsState]
 	h2    *h2Server
+	// statuses counts answers by class: 1xx to 5xx.
+	statuses [5]atomic.Uint64
 }
 
 func (p *Proxy) listen(name, addr string, isTLS bool) (*listener, error) {

@@ -36,6 +36,7 @@ type backend struct {
 	active   atomic.Int64 // requests in flight
 	open     atomic.Int64 // connections open
 	requests atomic.Uint64
+	latency  latencyBuckets
 
 	mu   sync.Mutex
 	idle []*upConn

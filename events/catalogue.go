@@ -107,6 +107,7 @@ var catalogue = []Info{
 	// uses for {exitcode, stdout, stderr}.
 	{"CONTROLSCRIPT_SUCCEEDED", ModuleRunner, "controlscript_details", "ControlScript <controlscript> execution <execution_id> succeeded"},
 	{"CONTROLSCRIPT_FAILED", ModuleRunner, "controlscript_details", "ControlScript <controlscript> execution <execution_id> failed: <status>"},
+	{"POOL_METRICS", ModuleDataPlane, "pool_metrics_details", "Pool <pool>: <servers_up> of <servers_total> servers up, <requests_per_sec> requests/s, p95 <p95_latency_ms> ms"},
 	{"DATASCRIPT_ERROR", ModuleDataPlane, "datascript_error_details", "DataScript <datascript> of virtual service <virtual_service> failed in <event>: <error>"},
 	{"WEBHOOK_RECEIVED", ModuleSources, "webhook_received_details", "Webhook receiver <receiver> accepted delivery <delivery_id>"},
 }
