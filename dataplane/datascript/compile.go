@@ -79,7 +79,9 @@ func Compile(setName string, ds *spec.DataScriptSet) (*Set, error) {
 			var perr *parse.Error
 			if errors.As(err, &perr) {
 				if perr.Pos.Line == parse.EOF {
-					return nil, config.Errorf(field, "luac: %s: %s at end of script", setName, perr.Message)
+					// As luac says it: the last line, near <eof>.
+					last := strings.Count(strings.TrimRight(d.Script, "\n"), "\n") + 1
+					return nil, config.Errorf(field, "luac: %s:%d: %s near <eof>", setName, last, perr.Message)
 				}
 				return nil, config.Errorf(field, "luac: %s:%d: %s near '%s'", setName, perr.Pos.Line, perr.Message, perr.Token)
 			}

@@ -209,7 +209,7 @@ func TestCompileErrors(t *testing.T) {
 		{spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: "x = 1"}, {Evt: spec.EvtHTTPResp, Script: "local a = 1\nlocal b\nif a then\n b avi.vs.log(1) end"}}},
 			"spec.datascript[1].script", "X:4:"},
 		{spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: "if true then"}}},
-			"spec.datascript[0].script", "at end"},
+			"spec.datascript[0].script", "luac: X:1: syntax error near <eof>"},
 		{spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: "BOGUS", Script: "x = 1"}}},
 			"spec.datascript[0].evt", "unknown event"},
 		{spec.DataScriptSet{PoolRefs: []string{"web"}, DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: "\n\navi.pool.select(\"other\")"}}},
