@@ -199,8 +199,10 @@ func (cc *clientConn) proxy(vs *vsRuntime) bool {
 	}
 	upgrade := isUpgrade(req)
 
-	x := &exchange{d: cc, l: cc.l, req: &cc.req, resp: &cc.resp, client: &cc.client, vs: vs,
-		bodyKind: kind, bodyLen: length, upgrade: upgrade, start: time.Now()}
+	x := &exchange{
+		d: cc, l: cc.l, req: &cc.req, resp: &cc.resp, client: &cc.client, vs: vs,
+		bodyKind: kind, bodyLen: length, upgrade: upgrade, start: time.Now(),
+	}
 	if !x.runRequestScripts() {
 		return keep && x.localKeep
 	}
@@ -325,10 +327,6 @@ func appendField(out, name, value []byte) []byte {
 	out = append(out, value...)
 	return append(out, "\r\n"...)
 }
-
-// errServerGone is a kept-alive connection that the server closed before
-// answering: the request is sent again on a new one when that is safe.
-var errServerGone = errors.New("server closed the kept-alive connection")
 
 // send writes the request head and body to a connection to b, retrying
 // once on a new connection when a reused one turns out closed before any
@@ -580,7 +578,7 @@ func (cc *clientConn) tunnel(up *upConn) {
 		close(done)
 	}()
 	_, _ = cc.br.WriteTo(up)
-	_ = up.Conn.Close()
+	_ = up.Close()
 	<-done
 	up.b.open.Add(-1)
 }

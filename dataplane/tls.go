@@ -193,8 +193,10 @@ func (l *listener) serveH2(w http.ResponseWriter, r *http.Request) {
 		client.tls = datascript.NewTLSInfo(r.TLS)
 	}
 	h := &h2Client{w: w, r: r}
-	x := &exchange{d: h, l: l, req: req, resp: &httpmsg.Response{}, client: client, vs: vs,
-		bodyKind: kind, bodyLen: length, start: time.Now()}
+	x := &exchange{
+		d: h, l: l, req: req, resp: &httpmsg.Response{}, client: client, vs: vs,
+		bodyKind: kind, bodyLen: length, start: time.Now(),
+	}
 	if !x.runRequestScripts() {
 		return
 	}

@@ -59,8 +59,10 @@ func TestHTTPSWithHTTP2AndHTTP1(t *testing.T) {
 	base := "https://" + p.Addr("vs")
 
 	h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
-	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots},
-		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}}
+	h1 := &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots},
+		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}}
 	for proto, c := range map[string]*http.Client{"HTTP/2.0": h2, "HTTP/1.1": h1} {
 		t.Run(proto, func(t *testing.T) {
 			get := func(path string) (int, string) {
@@ -96,7 +98,8 @@ func TestHTTPSWithHTTP2AndHTTP1(t *testing.T) {
 				}
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if !strings.HasSuffix(string(b), " https "+strings.Repeat(string(b[len(b)-1]), 5)) || !(strings.HasPrefix(string(b), "4000 ") || strings.HasPrefix(string(b), "3000 ")) {
+				ok := strings.HasPrefix(string(b), "4000 ") || strings.HasPrefix(string(b), "3000 ")
+				if !ok || !strings.HasSuffix(string(b), " https "+strings.Repeat(string(b[len(b)-1]), 5)) {
 					t.Fatalf("echo: %q", b)
 				}
 			}

@@ -81,7 +81,6 @@ type upConn struct {
 	br     *bufio.Reader
 	idleAt time.Time
 	reused bool
-	wbuf   []byte
 }
 
 // idleLimit is how long a connection may sit idle before the proxy stops
@@ -153,7 +152,7 @@ func (b *backend) closeIdle() {
 }
 
 func (c *upConn) close() {
-	_ = c.Conn.Close()
+	_ = c.Close()
 	c.b.open.Add(-1)
 }
 

@@ -91,12 +91,16 @@ func TestHTTPReq(t *testing.T) {
 		{name: "set_query int", src: `avi.http.set_query(5); eq(avi.http.get_query(), "5")`},
 		{name: "set_query table", src: `avi.http.set_query({b="x y", a=true, c={1, 2}}); eq(avi.http.get_query(), "a&b=x+y&c=1&c=2")`},
 		{name: "hostname strips the port", src: `eq(avi.http.hostname(), "www.example.com")`},
-		{name: "hostname from an absolute target", txn: func() *Txn { return newTxn("http://abs.example.com:81/p?q", "Host", "other") },
-			src: `eq(avi.http.hostname(), "abs.example.com"); eq(avi.http.get_path(), "/p"); eq(avi.http.uri, "/p")`},
+		{
+			name: "hostname from an absolute target", txn: func() *Txn { return newTxn("http://abs.example.com:81/p?q", "Host", "other") },
+			src: `eq(avi.http.hostname(), "abs.example.com"); eq(avi.http.get_path(), "/p"); eq(avi.http.uri, "/p")`,
+		},
 		{name: "method", src: `eq(avi.http.method(), avi.HTTP_GET)`},
 		{name: "protocol scheme secure plain", src: `eq(avi.http.protocol(), "http"); eq(avi.http.scheme(), "http://"); eq(avi.http.secure(), nil)`},
-		{name: "protocol scheme secure TLS", txn: func() *Txn { x := newTxn("/"); x.Secure = true; return x },
-			src: `eq(avi.http.protocol(), "https"); eq(avi.http.scheme(), "https://"); eq(avi.http.secure(), "on")`},
+		{
+			name: "protocol scheme secure TLS", txn: func() *Txn { x := newTxn("/"); x.Secure = true; return x },
+			src: `eq(avi.http.protocol(), "https"); eq(avi.http.scheme(), "https://"); eq(avi.http.secure(), "on")`,
+		},
 		{name: "get_cookie", src: `eq(avi.http.get_cookie("sid"), "123"); eq(avi.http.get_cookie("no"), nil)`},
 		{name: "get_cookie_names returns table and count", src: `local t, n = avi.http.get_cookie_names(); eq(n, 2); eq(t[1], "sid"); eq(t[2], "lang")`},
 		{name: "cookie_exists", src: `eq(avi.http.cookie_exists("lang"), true); eq(avi.http.cookie_exists("x"), false)`},
@@ -104,8 +108,10 @@ func TestHTTPReq(t *testing.T) {
 		{name: "add_cookie table", src: `avi.http.add_cookie({jsessionid="123", lang2="en"}); eq(avi.http.get_cookie("jsessionid"), "123"); eq(avi.http.get_cookie("lang2"), "en")`},
 		{name: "replace_cookie", src: `avi.http.replace_cookie("sid", "9"); eq(avi.http.get_cookie("sid"), "9"); local _, n = avi.http.get_cookie_names(); eq(n, 2)`},
 		{name: "remove_cookie", src: `avi.http.remove_cookie("sid", "lang"); eq(avi.http.get_header("Cookie"), nil)`},
-		{name: "userid precedence", txn: func() *Txn { x := newTxn("/"); x.UserIDFromAuth = "basic"; return x },
-			src: `eq(avi.http.get_userid(), "basic"); avi.http.set_userid("custom"); eq(avi.http.get_userid(), "custom")`},
+		{
+			name: "userid precedence", txn: func() *Txn { x := newTxn("/"); x.UserIDFromAuth = "basic"; return x },
+			src: `eq(avi.http.get_userid(), "basic"); avi.http.set_userid("custom"); eq(avi.http.get_userid(), "custom")`,
+		},
 		{name: "get_request_id", src: `eq(avi.http.get_request_id(), "req-1")`},
 		{name: "set_server_timeout", src: `avi.http.set_server_timeout(1500)`},
 		{name: "set_request_body_buffer_size", src: `avi.http.set_request_body_buffer_size(64)`},
@@ -117,23 +123,35 @@ func TestHTTPResp(t *testing.T) {
 	runCases(t, []luaCase{
 		{name: "status is a string", evt: spec.EvtHTTPResp, txn: respTxn, src: `eq(avi.http.status(), "200")`},
 		{name: "get_header of the response", evt: spec.EvtHTTPResp, txn: respTxn, src: `eq(avi.http.get_header("content-type"), "text/html")`},
-		{name: "HTTP_REQUEST context in RESP", evt: spec.EvtHTTPResp, txn: respTxn,
-			src: `eq(avi.http.get_header("Host", avi.HTTP_REQUEST), "h.example.com"); eq(avi.http.get_header("Host"), nil); eq(avi.http.get_cookie("sid", avi.HTTP_REQUEST), "req"); eq(avi.http.get_cookie("sid"), "resp"); eq(avi.http.cookie_exists("sid", avi.HTTP_REQUEST), true); local t, n = avi.http.get_cookie_names(avi.HTTP_REQUEST); eq(n, 1)`},
+		{
+			name: "HTTP_REQUEST context in RESP", evt: spec.EvtHTTPResp, txn: respTxn,
+			src: `eq(avi.http.get_header("Host", avi.HTTP_REQUEST), "h.example.com"); eq(avi.http.get_header("Host"), nil); eq(avi.http.get_cookie("sid", avi.HTTP_REQUEST), "req"); eq(avi.http.get_cookie("sid"), "resp"); eq(avi.http.cookie_exists("sid", avi.HTTP_REQUEST), true); local t, n = avi.http.get_cookie_names(avi.HTTP_REQUEST); eq(n, 1)`,
+		},
 		{name: "HTTP_RESPONSE context in RESP", evt: spec.EvtHTTPResp, txn: respTxn, src: `eq(avi.http.get_header("Content-Type", avi.HTTP_RESPONSE), "text/html")`},
 		{name: "get_header table by context", evt: spec.EvtHTTPResp, txn: respTxn, src: `eq(avi.http.get_header(avi.HTTP_REQUEST)["Host"], "h.example.com")`},
-		{name: "add_cookie in RESP writes Set-Cookie", evt: spec.EvtHTTPResp, txn: respTxn,
-			src: `avi.http.add_cookie("jsessionid", "123", "/", "www.example.com", 0, 60, true, true); local v = avi.http.get_header("Set-Cookie"); eq(v[2], "jsessionid=123; Path=/; Domain=www.example.com; Max-Age=60; HttpOnly; Secure")`},
-		{name: "add_cookie table in RESP", evt: spec.EvtHTTPResp, txn: respTxn,
-			src: `avi.http.add_cookie({session_id="abc", secure=true, path="/"}); eq(avi.http.get_header("Set-Cookie")[2], "session_id=abc; Path=/; Secure")`},
+		{
+			name: "add_cookie in RESP writes Set-Cookie", evt: spec.EvtHTTPResp, txn: respTxn,
+			src: `avi.http.add_cookie("jsessionid", "123", "/", "www.example.com", 0, 60, true, true); local v = avi.http.get_header("Set-Cookie"); eq(v[2], "jsessionid=123; Path=/; Domain=www.example.com; Max-Age=60; HttpOnly; Secure")`,
+		},
+		{
+			name: "add_cookie table in RESP", evt: spec.EvtHTTPResp, txn: respTxn,
+			src: `avi.http.add_cookie({session_id="abc", secure=true, path="/"}); eq(avi.http.get_header("Set-Cookie")[2], "session_id=abc; Path=/; Secure")`,
+		},
 		{name: "remove_cookie in RESP", evt: spec.EvtHTTPResp, txn: respTxn, src: `avi.http.remove_cookie("sid"); eq(avi.http.get_header("Set-Cookie"), nil)`},
 		{name: "server_ip", evt: spec.EvtHTTPResp, txn: respTxn, src: `eq(avi.pool.server_ip(), "10.0.0.1")`},
 		{name: "set_response_body_buffer_size", evt: spec.EvtHTTPResp, txn: respTxn, src: `avi.http.set_response_body_buffer_size(8)`},
-		{name: "get_response_body", evt: spec.EvtHTTPRespData, txn: func() *Txn { x := respTxn(); x.RespBody = []byte(strings.Repeat("a", 3000)); return x },
-			src: `eq(#avi.http.get_response_body(1), 1024); eq(#avi.http.get_response_body(4), 3000); eq(avi.http.get_response_body(1, 2990), "aaaaaaaaaa")`},
-		{name: "get_req_body", evt: spec.EvtHTTPReqData, txn: func() *Txn { x := newTxn("/"); x.ReqBody = []byte("hello"); return x },
-			src: `eq(avi.http.get_req_body(), "hello")`},
-		{name: "internal_status", evt: spec.EvtHTTPRespFailed, txn: func() *Txn { x := newTxn("/"); x.InternalStatus = 502; return x },
-			src: `eq(avi.http.internal_status(), 502)`},
+		{
+			name: "get_response_body", evt: spec.EvtHTTPRespData, txn: func() *Txn { x := respTxn(); x.RespBody = []byte(strings.Repeat("a", 3000)); return x },
+			src: `eq(#avi.http.get_response_body(1), 1024); eq(#avi.http.get_response_body(4), 3000); eq(avi.http.get_response_body(1, 2990), "aaaaaaaaaa")`,
+		},
+		{
+			name: "get_req_body", evt: spec.EvtHTTPReqData, txn: func() *Txn { x := newTxn("/"); x.ReqBody = []byte("hello"); return x },
+			src: `eq(avi.http.get_req_body(), "hello")`,
+		},
+		{
+			name: "internal_status", evt: spec.EvtHTTPRespFailed, txn: func() *Txn { x := newTxn("/"); x.InternalStatus = 502; return x },
+			src: `eq(avi.http.internal_status(), 502)`,
+		},
 	})
 }
 
@@ -407,9 +425,11 @@ func TestSSL(t *testing.T) {
 		{name: "TLS", txn: func() *Txn {
 			x := newTxn("/")
 			x.Secure = true
-			x.TLS = &TLSInfo{Protocol: "TLSv1.3", Cipher: "TLS_AES_128_GCM_SHA256", CipherDetail: "TLS_AES_128_GCM_SHA256 TLSv1.3 Kx=any Au=any Enc=AESGCM(128) Mac=AEAD",
+			x.TLS = &TLSInfo{
+				Protocol: "TLSv1.3", Cipher: "TLS_AES_128_GCM_SHA256", CipherDetail: "TLS_AES_128_GCM_SHA256 TLSv1.3 Kx=any Au=any Enc=AESGCM(128) Mac=AEAD",
 				ServerName: "sni.example", ClientCertPEM: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-				ClientCertSubject: "/C=US/CN=bob", ClientCertIssuer: "/CN=ca", ClientCertSerial: "0A", ClientCertFingerprint: "abcd", ClientCertCommonName: "bob"}
+				ClientCertSubject: "/C=US/CN=bob", ClientCertIssuer: "/CN=ca", ClientCertSerial: "0A", ClientCertFingerprint: "abcd", ClientCertCommonName: "bob",
+			}
 			return x
 		}, src: `eq(avi.ssl.protocol(), "TLSv1.3"); eq(avi.ssl.cipher(), "TLS_AES_128_GCM_SHA256"); eq(avi.ssl.cipher(true):match("Kx=(%w+)"), "any")
 eq(avi.ssl.server_name(), "sni.example")

@@ -206,22 +206,38 @@ func TestCompileErrors(t *testing.T) {
 		ds          spec.DataScriptSet
 		field, want string
 	}{
-		{spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: "x = 1"}, {Evt: spec.EvtHTTPResp, Script: "local a = 1\nlocal b\nif a then\n b avi.vs.log(1) end"}}},
-			"spec.datascript[1].script", "X:4:"},
-		{spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: "if true then"}}},
-			"spec.datascript[0].script", "luac: X:1: syntax error near <eof>"},
-		{spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: "BOGUS", Script: "x = 1"}}},
-			"spec.datascript[0].evt", "unknown event"},
-		{spec.DataScriptSet{PoolRefs: []string{"web"}, DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: "\n\navi.pool.select(\"other\")"}}},
-			"spec.datascript[0].script", `line 3: avi.pool.select names pool "other", which is not in the set's pool_refs`},
-		{spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: `if x then local v, m = avi.stringgroup.contains_CASE("g", "s") end`}}},
-			"spec.datascript[0].script", "string_group_refs"},
-		{spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: `local f = function() return avi.ipgroup.contains("ips", "1.2.3.4") end`}}},
-			"spec.datascript[0].script", "ip_group_refs"},
-		{spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: `if avi.vs.ratelimit.exceed("rl", "k") then end`}}},
-			"spec.datascript[0].script", "rate_limiters"},
-		{spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: `avi.pool.get_servers("p")`}}},
-			"spec.datascript[0].script", "pool_refs"},
+		{
+			spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: "x = 1"}, {Evt: spec.EvtHTTPResp, Script: "local a = 1\nlocal b\nif a then\n b avi.vs.log(1) end"}}},
+			"spec.datascript[1].script", "X:4:",
+		},
+		{
+			spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: "if true then"}}},
+			"spec.datascript[0].script", "luac: X:1: syntax error near <eof>",
+		},
+		{
+			spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: "BOGUS", Script: "x = 1"}}},
+			"spec.datascript[0].evt", "unknown event",
+		},
+		{
+			spec.DataScriptSet{PoolRefs: []string{"web"}, DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: "\n\navi.pool.select(\"other\")"}}},
+			"spec.datascript[0].script", `line 3: avi.pool.select names pool "other", which is not in the set's pool_refs`,
+		},
+		{
+			spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: `if x then local v, m = avi.stringgroup.contains_CASE("g", "s") end`}}},
+			"spec.datascript[0].script", "string_group_refs",
+		},
+		{
+			spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: `local f = function() return avi.ipgroup.contains("ips", "1.2.3.4") end`}}},
+			"spec.datascript[0].script", "ip_group_refs",
+		},
+		{
+			spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: `if avi.vs.ratelimit.exceed("rl", "k") then end`}}},
+			"spec.datascript[0].script", "rate_limiters",
+		},
+		{
+			spec.DataScriptSet{DataScript: []spec.DataScript{{Evt: spec.EvtHTTPReq, Script: `avi.pool.get_servers("p")`}}},
+			"spec.datascript[0].script", "pool_refs",
+		},
 	} {
 		_, err := Compile("X", &c.ds)
 		var fe *config.FieldError
