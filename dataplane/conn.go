@@ -35,7 +35,8 @@ type clientConn struct {
 	out   []byte // scratch for heads written to servers and clients
 	cw    clientWriter
 
-	client clientInfo
+	client  clientInfo
+	ipBytes []byte // client.ip
 }
 
 // readBuffer is the client connection's read buffer; a request head
@@ -63,6 +64,7 @@ func (l *listener) serveHTTP1(c net.Conn, cs *tls.ConnectionState) {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		cc.client.ip, cc.client.port = a.IP.String(), strconv.Itoa(a.Port)
 	}
+	cc.ipBytes = []byte(cc.client.ip)
 	if cs != nil {
 		cc.client.secure = true
 		if vs.scripts != nil {
@@ -203,26 +205,8 @@ func (cc *clientConn) proxy(vs *vsRuntime) bool {
 		d: cc, l: cc.l, req: &cc.req, resp: &cc.resp, client: &cc.client, vs: vs,
 		bodyKind: kind, bodyLen: length, upgrade: upgrade, start: time.Now(),
 	}
-	if !x.runRequestScripts() {
-		return keep && x.localKeep
-	}
-	pool := x.pool
-	if pool == nil {
-		pool = vs.pool
-	}
-	var b *member
-	if pool != nil {
-		b = x.pickServer(pool)
-	}
+	pool, b := x.route()
 	if b == nil {
-		if !x.lbFailed() {
-			return keep && x.localKeep
-		}
-		keep = keep && (kind == bodyNone || x.reqBody != nil)
-		x.respond(503, "no server available\n", !keep)
-		return keep
-	}
-	if !x.lbDone() {
 		return keep && x.localKeep
 	}
 
@@ -235,7 +219,8 @@ func (cc *clientConn) proxy(vs *vsRuntime) bool {
 			_ = cc.bw.Flush()
 		}
 	}
-	cc.out = appendUpstreamHead(cc.out[:0], req, cc.client.ip, vs, upgrade)
+	x.forwarded(cc.ipBytes)
+	cc.out = appendUpstreamHead(cc.out[:0], req, vs, upgrade)
 
 	b.active.Add(1)
 	b.requests.Add(1)
@@ -270,45 +255,81 @@ func hopByHop(name []byte) bool {
 	return false
 }
 
-// appendUpstreamHead writes the request head for the server: hop-by-hop
-// fields dropped (but Upgrade kept for a WebSocket), the client's address
-// appended to X-Forwarded-For, X-Forwarded-Proto set.
-func appendUpstreamHead(out []byte, req *httpmsg.Request, clientIP string, vs *vsRuntime, upgrade bool) []byte {
+// forwarded sets X-Forwarded-For and X-Forwarded-Proto for the server:
+// the client's address is appended to the last X-Forwarded-For field (the
+// list's end) and X-Forwarded-Proto is replaced, each unless a script
+// changed that header, which then goes as the script left it (Avi users
+// set X-Forwarded-For from a script with the profile's insertion off).
+func forwarded(req *httpmsg.Request, clientIP, scheme []byte, scripted bool, xffBefore, xfpBefore fieldMark) {
+	setXFF := !scripted || markOf(req.Fields, "x-forwarded-for") == xffBefore
+	setXFP := !scripted || markOf(req.Fields, "x-forwarded-proto") == xfpBefore
+	last := -1
+	out := req.Fields[:0]
+	for _, f := range req.Fields {
+		switch {
+		case setXFP && len(f.Name) == 17 && equalFoldBytes(f.Name, "x-forwarded-proto"):
+			continue
+		case setXFF && len(f.Name) == 15 && equalFoldBytes(f.Name, "x-forwarded-for"):
+			last = len(out)
+		}
+		out = append(out, f)
+	}
+	switch {
+	case !setXFF:
+	case last >= 0:
+		v := out[last].Value
+		out[last].Value = append(append(append(make([]byte, 0, len(v)+2+len(clientIP)), v...), ", "...), clientIP...)
+	default:
+		out = append(out, httpmsg.Field{Name: xffName, Value: clientIP})
+	}
+	if setXFP {
+		out = append(out, httpmsg.Field{Name: xfpName, Value: scheme})
+	}
+	req.Fields = out
+}
+
+// fieldMark tells whether the fields of a name changed: how many there
+// are, and where the last one's value is.
+type fieldMark struct {
+	n    int
+	last *byte
+	size int
+}
+
+// markOf marks the fields named lower (lower case).
+func markOf(f httpmsg.Fields, lower string) fieldMark {
+	var m fieldMark
+	for i := range f {
+		if len(f[i].Name) == len(lower) && equalFoldBytes(f[i].Name, lower) {
+			m.n++
+			m.size = len(f[i].Value)
+			m.last = nil
+			if len(f[i].Value) > 0 {
+				m.last = &f[i].Value[0]
+			}
+		}
+	}
+	return m
+}
+
+var (
+	xffName = []byte("X-Forwarded-For")
+	xfpName = []byte("X-Forwarded-Proto")
+)
+
+// appendUpstreamHead writes the request head for the server, without the
+// hop-by-hop fields (but with Upgrade for a WebSocket).
+func appendUpstreamHead(out []byte, req *httpmsg.Request, vs *vsRuntime, upgrade bool) []byte {
 	out = append(out, req.Method...)
 	out = append(out, ' ')
 	out = append(out, req.Target...)
 	out = append(out, " HTTP/1.1\r\n"...)
-	xff := false
 	for _, f := range req.Fields {
-		if hopByHop(f.Name) {
-			if upgrade && equalFoldBytes(f.Name, "upgrade") {
-				out = appendField(out, f.Name, f.Value)
-			}
-			continue
-		}
-		switch {
-		case len(f.Name) == 15 && equalFoldBytes(f.Name, "x-forwarded-for"):
-			out = append(out, f.Name...)
-			out = append(out, ": "...)
-			out = append(out, f.Value...)
-			out = append(out, ", "...)
-			out = append(out, clientIP...)
-			out = append(out, "\r\n"...)
-			xff = true
-			continue
-		case len(f.Name) == 17 && equalFoldBytes(f.Name, "x-forwarded-proto"):
+		if hopByHop(f.Name) && !(upgrade && equalFoldBytes(f.Name, "upgrade")) {
 			continue
 		}
 		out = appendField(out, f.Name, f.Value)
 	}
-	if !xff {
-		out = append(out, "X-Forwarded-For: "...)
-		out = append(out, clientIP...)
-		out = append(out, "\r\n"...)
-	}
-	out = append(out, "X-Forwarded-Proto: "...)
-	out = append(out, vs.scheme...)
-	out = append(out, "\r\n"...)
 	if upgrade {
 		out = append(out, "Connection: Upgrade\r\n"...)
 	}

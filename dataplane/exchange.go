@@ -44,6 +44,14 @@ type exchange struct {
 
 	server *member
 	status int
+
+	// The X-Forwarded headers as the request scripts found them.
+	xffMark, xfpMark fieldMark
+}
+
+// forwarded sets the X-Forwarded headers for the server (see forwarded).
+func (x *exchange) forwarded(clientIP []byte) {
+	forwarded(x.req, clientIP, x.vs.schemeBytes, x.txn != nil, x.xffMark, x.xfpMark)
 }
 
 var requestSeq atomic.Uint64
@@ -85,13 +93,13 @@ func (x *exchange) scripted(evt string) bool {
 	case err == nil:
 	case errors.As(err, &se):
 		x.vs.pub.scriptFailed(x.vs.name, se)
-		x.respond(500, "internal server error: a DataScript failed\n", false)
+		x.respond(500, "internal server error: a DataScript failed\n", x.bodyUnread(evt))
 		return false
 	case errors.Is(err, datascript.ErrBusy):
 		x.respond(503, "too many DataScripts running\n", true)
 		return false
 	default:
-		x.respond(500, "internal server error\n", false)
+		x.respond(500, "internal server error\n", x.bodyUnread(evt))
 		return false
 	}
 	switch t.Action.Kind {
@@ -118,6 +126,14 @@ func (x *exchange) scripted(evt string) bool {
 	return true
 }
 
+// bodyUnread reports whether the request's body may be left unread when a
+// script of evt ends the exchange: the connection cannot then carry
+// another request, or the body would be read as one. By HTTP_RESP the
+// body has been sent.
+func (x *exchange) bodyUnread(evt string) bool {
+	return x.bodyKind != bodyNone && x.reqBody == nil && evt != spec.EvtHTTPResp && evt != spec.EvtHTTPRespData
+}
+
 // runRequestScripts prepares the transaction and runs HTTP_REQ, then
 // HTTP_REQ_DATA on a body that fits the buffer; false means the client
 // was answered.
@@ -132,6 +148,7 @@ func (x *exchange) runRequestScripts() bool {
 	t.ClientIP, t.ClientPort, t.VSIP, t.VSPort = x.client.ip, x.client.port, x.vs.ip, x.vs.port
 	t.Secure, t.TLS = x.client.secure, x.client.tls
 	t.RequestID = strconv.FormatUint(requestSeq.Add(1), 36)
+	x.xffMark, x.xfpMark = markOf(x.req.Fields, "x-forwarded-for"), markOf(x.req.Fields, "x-forwarded-proto")
 	if !x.scripted(spec.EvtHTTPReq) {
 		return false
 	}
@@ -246,6 +263,34 @@ func (x *exchange) scriptResponse() {
 	x.status, x.localKeep = a.Status, keep
 	x.d.respondWith(a.Status, a.Header, a.Body, !keep)
 	x.done()
+}
+
+// route runs the request's scripts and chooses its pool and server, with
+// the load-balancing scripts. It returns nil when the client has been
+// answered instead (by a script, or 503 when no server is up).
+func (x *exchange) route() (*poolRuntime, *member) {
+	if !x.runRequestScripts() {
+		return nil, nil
+	}
+	pool := x.pool
+	if pool == nil {
+		pool = x.vs.pool
+	}
+	var m *member
+	if pool != nil {
+		m = x.pickServer(pool)
+	}
+	if m == nil {
+		if x.lbFailed() {
+			keep := x.bodyKind == bodyNone || x.reqBody != nil
+			x.respond(503, "no server available\n", !keep)
+		}
+		return nil, nil
+	}
+	if !x.lbDone() {
+		return nil, nil
+	}
+	return pool, m
 }
 
 // pickServer chooses the server: the one a script selected, else the

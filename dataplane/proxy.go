@@ -200,14 +200,15 @@ func (p *Proxy) Addr(vs string) string {
 
 // vsRuntime is a virtual service as one config snapshot has it.
 type vsRuntime struct {
-	name   string
-	spec   *spec.VirtualService
-	pool   *poolRuntime            // default; nil when it has none
-	pools  map[string]*poolRuntime // every pool, for DataScripts
-	ip     string
-	port   string
-	scheme string // "http" or "https"
-	host   string // ip:port, the Host of an HTTP/1.0 request without one
+	name        string
+	spec        *spec.VirtualService
+	pool        *poolRuntime            // default; nil when it has none
+	pools       map[string]*poolRuntime // every pool, for DataScripts
+	ip          string
+	port        string
+	scheme      string // "http" or "https"
+	schemeBytes []byte
+	host        string // ip:port, the Host of an HTTP/1.0 request without one
 	// scripts runs the DataScripts; nil when the virtual service has none.
 	scripts   *datascript.Engine
 	accessLog *slog.Logger
@@ -295,6 +296,9 @@ func (p *Proxy) rebuild() {
 		var ts *tlsState
 		if vs.TLS != nil {
 			rt.scheme = "https"
+		}
+		rt.schemeBytes = []byte(rt.scheme)
+		if vs.TLS != nil {
 			if ts, err = p.loadTLS(vs); err != nil {
 				p.log.Error("virtual service's certificate cannot be loaded; it does not serve", "virtual_service", name, "secret", vs.TLS.Secret, "err", err)
 				continue

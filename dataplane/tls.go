@@ -197,30 +197,15 @@ func (l *listener) serveH2(w http.ResponseWriter, r *http.Request) {
 		d: h, l: l, req: req, resp: &httpmsg.Response{}, client: client, vs: vs,
 		bodyKind: kind, bodyLen: length, start: time.Now(),
 	}
-	if !x.runRequestScripts() {
-		return
-	}
-	pool := x.pool
-	if pool == nil {
-		pool = vs.pool
-	}
-	var m *member
-	if pool != nil {
-		m = x.pickServer(pool)
-	}
+	pool, m := x.route()
 	if m == nil {
-		if x.lbFailed() {
-			x.respond(503, "no server available\n", false)
-		}
-		return
-	}
-	if !x.lbDone() {
 		return
 	}
 	req.Fields.Remove("Expect")
 	req.Fields.Remove("Content-Length")
 	req.Fields.Remove("Transfer-Encoding")
-	head := appendUpstreamHead(nil, req, client.ip, vs, false)
+	x.forwarded([]byte(client.ip))
+	head := appendUpstreamHead(nil, req, vs, false)
 	if x.reqBody != nil {
 		head = append(head, x.reqBody...)
 		kind = bodyNone

@@ -23,7 +23,7 @@ func cookies(f httpmsg.Fields, resp bool) []cookie {
 	var out []cookie
 	for i := range f {
 		if resp {
-			if !asciiEqualFold(f[i].Name, "Set-Cookie") {
+			if !httpmsg.EqualFold(f[i].Name, "Set-Cookie") {
 				continue
 			}
 			nv, _, _ := strings.Cut(string(f[i].Value), ";")
@@ -31,7 +31,7 @@ func cookies(f httpmsg.Fields, resp bool) []cookie {
 			out = append(out, cookie{strings.TrimSpace(n), strings.TrimSpace(v)})
 			continue
 		}
-		if !asciiEqualFold(f[i].Name, "Cookie") {
+		if !httpmsg.EqualFold(f[i].Name, "Cookie") {
 			continue
 		}
 		for part := range strings.SplitSeq(string(f[i].Value), ";") {
@@ -253,13 +253,13 @@ func removeCookies(f *httpmsg.Fields, names []string, resp bool) {
 	out := (*f)[:0]
 	for _, fl := range *f {
 		switch {
-		case resp && asciiEqualFold(fl.Name, "Set-Cookie"):
+		case resp && httpmsg.EqualFold(fl.Name, "Set-Cookie"):
 			nv, _, _ := strings.Cut(string(fl.Value), ";")
 			n, _, _ := strings.Cut(nv, "=")
 			if slices.Contains(names, strings.TrimSpace(n)) {
 				continue
 			}
-		case !resp && asciiEqualFold(fl.Name, "Cookie"):
+		case !resp && httpmsg.EqualFold(fl.Name, "Cookie"):
 			var kept []string
 			changed := false
 			for part := range strings.SplitSeq(string(fl.Value), ";") {

@@ -183,17 +183,7 @@ func httpGetHeader(st *state, L *lua.LState) int {
 		for i := range f {
 			name := string(f[i].Name)
 			v := lua.LString(f[i].Value)
-			switch prev := t.RawGetString(name).(type) {
-			case *lua.LNilType:
-				t.RawSetString(name, v)
-			case *lua.LTable:
-				prev.Append(v)
-			default:
-				list := L.NewTable()
-				list.Append(prev)
-				list.Append(v)
-				t.RawSetString(name, list)
-			}
+			addValue(L, t, name, v)
 		}
 		L.Push(t)
 		return 1
@@ -202,7 +192,7 @@ func httpGetHeader(st *state, L *lua.LState) int {
 	var first []byte
 	n := 0
 	for i := range f {
-		if asciiEqualFold(f[i].Name, name) {
+		if httpmsg.EqualFold(f[i].Name, name) {
 			if n == 0 {
 				first = f[i].Value
 			}
@@ -217,7 +207,7 @@ func httpGetHeader(st *state, L *lua.LState) int {
 	default:
 		t := L.CreateTable(n, 0)
 		for i := range f {
-			if asciiEqualFold(f[i].Name, name) {
+			if httpmsg.EqualFold(f[i].Name, name) {
 				t.Append(lua.LString(f[i].Value))
 			}
 		}
@@ -498,17 +488,7 @@ func httpGetQuery(st *state, L *lua.LState) int {
 			if qa.hasValue {
 				v = lua.LString(queryDecode(qa.value))
 			}
-			switch prev := t.RawGetString(k).(type) {
-			case *lua.LNilType:
-				t.RawSetString(k, v)
-			case *lua.LTable:
-				prev.Append(v)
-			default:
-				list := L.NewTable()
-				list.Append(prev)
-				list.Append(v)
-				t.RawSetString(k, list)
-			}
+			addValue(L, t, k, v)
 		}
 		L.Push(t)
 		return 1
@@ -681,19 +661,18 @@ func pushBody(L *lua.LState, body []byte, size, offset int) int {
 	return 1
 }
 
-// asciiEqualFold compares b with the ASCII name s without regard to case.
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
+// addValue sets t[key] to v, or, when key is set already, makes it a list
+// of its values (a repeated header or query argument).
+func addValue(L *lua.LState, t *lua.LTable, key string, v lua.LValue) {
+	switch prev := t.RawGetString(key).(type) {
+	case *lua.LNilType:
+		t.RawSetString(key, v)
+	case *lua.LTable:
+		prev.Append(v)
+	default:
+		list := L.NewTable()
+		list.Append(prev)
+		list.Append(v)
+		t.RawSetString(key, list)
 	}
-	for i := range len(b) {
-		x, y := b[i], s[i]
-		if x == y {
-			continue
-		}
-		if x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z' {
-			return false
-		}
-	}
-	return true
 }

@@ -22,7 +22,7 @@ type Fields []Field
 // Get returns the value of the first field named name (case-insensitive).
 func (f Fields) Get(name string) ([]byte, bool) {
 	for i := range f {
-		if equalFold(f[i].Name, name) {
+		if EqualFold(f[i].Name, name) {
 			return f[i].Value, true
 		}
 	}
@@ -33,7 +33,7 @@ func (f Fields) Get(name string) ([]byte, bool) {
 func (f Fields) Values(name string) [][]byte {
 	var out [][]byte
 	for i := range f {
-		if equalFold(f[i].Name, name) {
+		if EqualFold(f[i].Name, name) {
 			out = append(out, f[i].Value)
 		}
 	}
@@ -56,7 +56,7 @@ func (f *Fields) Remove(name string) int {
 	out := (*f)[:0]
 	n := 0
 	for _, fl := range *f {
-		if equalFold(fl.Name, name) {
+		if EqualFold(fl.Name, name) {
 			n++
 			continue
 		}
@@ -72,7 +72,7 @@ func (f *Fields) Remove(name string) int {
 // added at the end.
 func (f *Fields) Replace(name, value string) {
 	for i := range *f {
-		if equalFold((*f)[i].Name, name) {
+		if EqualFold((*f)[i].Name, name) {
 			(*f)[i].Value = []byte(value)
 			rest := (*f)[i+1:]
 			rest.Remove(name)
@@ -83,8 +83,8 @@ func (f *Fields) Replace(name, value string) {
 	f.Add(name, value)
 }
 
-// equalFold compares b with the ASCII name s without regard to case.
-func equalFold(b []byte, s string) bool {
+// EqualFold compares b with the ASCII name s without regard to case.
+func EqualFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
