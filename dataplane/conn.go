@@ -676,23 +676,11 @@ func (cc *clientConn) abort(reset bool) {
 
 // local answers the client from the proxy itself.
 func (cc *clientConn) local(status int, body string, closeConn bool) {
-	out := cc.out[:0]
-	out = append(out, "HTTP/1.1 "...)
-	out = strconv.AppendInt(out, int64(status), 10)
-	out = append(out, ' ')
-	out = append(out, http.StatusText(status)...)
-	out = append(out, "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
-	out = strconv.AppendInt(out, int64(len(body)), 10)
-	if closeConn {
-		out = append(out, "\r\nConnection: close"...)
-	}
-	out = append(out, "\r\n\r\n"...)
-	out = append(out, body...)
-	cc.out = out
-	_ = cc.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	_, _ = cc.bw.Write(out)
-	_ = cc.bw.Flush()
+	cc.respondWith(status, plainText, []byte(body), closeConn)
 }
+
+// plainText is the Content-Type of the proxy's own answers.
+var plainText = httpmsg.Fields{{Name: []byte("Content-Type"), Value: []byte("text/plain; charset=utf-8")}}
 
 // clientWriter writes to the client, each flush bounded by the virtual
 // service's client_write timeout.

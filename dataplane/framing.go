@@ -113,25 +113,34 @@ type flusher interface {
 	Flush() error
 }
 
+// awaitData waits, when src holds nothing, for what comes next: dst is
+// flushed first so that the other side has all that arrived, and before
+// runs (a deadline). io.EOF becomes io.ErrUnexpectedEOF when eofOK is
+// false.
+func awaitData(dst flusher, src *bufio.Reader, before func(), eofOK bool) error {
+	if src.Buffered() > 0 {
+		return nil
+	}
+	if err := dst.Flush(); err != nil {
+		return err
+	}
+	if before != nil {
+		before()
+	}
+	_, err := src.Peek(1)
+	if errors.Is(err, io.EOF) && !eofOK {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
 // relayLength copies n bytes from src to dst, flushing whenever src has
 // nothing more buffered so that a streamed body reaches the other side as
 // it comes. before runs before each read from src (a deadline).
 func relayLength(dst flusher, src *bufio.Reader, n int64, before func()) error {
 	for n > 0 {
-		if src.Buffered() == 0 {
-			if err := dst.Flush(); err != nil {
-				return err
-			}
-			if before != nil {
-				before()
-			}
-			// Wait for at least one byte; the read takes what has come.
-			if _, err := src.Peek(1); err != nil {
-				if errors.Is(err, io.EOF) {
-					err = io.ErrUnexpectedEOF
-				}
-				return err
-			}
+		if err := awaitData(dst, src, before, false); err != nil {
+			return err
 		}
 		b, _ := src.Peek(int(min(n, int64(src.Buffered()))))
 		if _, err := dst.Write(b); err != nil {
@@ -146,22 +155,13 @@ func relayLength(dst flusher, src *bufio.Reader, n int64, before func()) error {
 // relayUntilEOF copies src to dst until src ends.
 func relayUntilEOF(dst flusher, src *bufio.Reader, before func()) error {
 	for {
-		if src.Buffered() == 0 {
-			if err := dst.Flush(); err != nil {
-				return err
-			}
-			if before != nil {
-				before()
-			}
-		}
-		b, err := src.Peek(1)
-		if len(b) == 0 {
+		if err := awaitData(dst, src, before, true); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
 			return err
 		}
-		b, _ = src.Peek(src.Buffered())
+		b, _ := src.Peek(src.Buffered())
 		if _, err := dst.Write(b); err != nil {
 			return err
 		}
@@ -221,13 +221,8 @@ func relayChunked(dst flusher, src *bufio.Reader, before func()) error {
 // readLine reads one line (with its ending) of at most maxChunkLine bytes.
 // The line is valid until the next read of src.
 func readLine(src *bufio.Reader, dst flusher, before func()) ([]byte, error) {
-	if src.Buffered() == 0 {
-		if err := dst.Flush(); err != nil {
-			return nil, err
-		}
-		if before != nil {
-			before()
-		}
+	if err := awaitData(dst, src, before, false); err != nil {
+		return nil, err
 	}
 	line, err := src.ReadSlice('\n')
 	if err != nil {

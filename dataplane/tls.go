@@ -359,13 +359,8 @@ func relayDechunked(dst flusher, src *bufio.Reader, before func()) error {
 	cr := httputil.NewChunkedReader(src)
 	buf := make([]byte, 16<<10)
 	for {
-		if src.Buffered() == 0 {
-			if err := dst.Flush(); err != nil {
-				return err
-			}
-			if before != nil {
-				before()
-			}
+		if err := awaitData(dst, src, before, false); err != nil {
+			return err
 		}
 		n, err := cr.Read(buf)
 		if n > 0 {
