@@ -651,6 +651,38 @@ end`)}, "")
 			t.Fatalf("the backend got %d bytes, want the %d sent intact", len(b), len(ok))
 		}
 	}
+	// A chunked body is read whole for the script too: it cannot go round
+	// the check.
+	chunked := func(body string) (int, string) {
+		pr, pw := io.Pipe()
+		go func() {
+			for i := 0; i < len(body); i += 7 {
+				_, _ = pw.Write([]byte(body[i:min(i+7, len(body))]))
+			}
+			pw.Close()
+		}()
+		resp, b := do(t, http.DefaultClient, "POST", r.url("/users"), pr, map[string]string{"Content-Type": "application/json"})
+		return resp.StatusCode, b
+	}
+	if code, body := chunked(`{"name": "eve", "is_admin": true}`); code != 403 {
+		t.Fatalf("forbidden chunked body: %d %q", code, body)
+	}
+	if code, body := chunked(`{"name": "bob"}`); code != 200 || body != "stored 15" || <-got != `{"name": "bob"}` {
+		t.Fatalf("allowed chunked body: %d %q", code, body)
+	}
+	// A body over the buffer (32Ki by default) is refused, not passed
+	// unseen.
+	if code, _ := chunked(strings.Repeat("y", 40_000)); code != 413 {
+		t.Fatalf("chunked body over the buffer: %d, want 413", code)
+	}
+	if code, _ := post(strings.Repeat("y", 40_000)); code != 413 {
+		t.Fatalf("body over the buffer: %d, want 413", code)
+	}
+	select {
+	case b := <-got:
+		t.Fatalf("the backend got a body the script did not see (%d bytes)", len(b))
+	default:
+	}
 }
 
 // TestAviResponseHeaderRewrite: the response script rewrites Server and

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"os"
 	"strconv"
 	"time"
@@ -325,7 +326,7 @@ func appendUpstreamHead(out []byte, req *httpmsg.Request, vs *vsRuntime, upgrade
 	out = append(out, req.Target...)
 	out = append(out, " HTTP/1.1\r\n"...)
 	for _, f := range req.Fields {
-		if hopByHop(f.Name) && !(upgrade && equalFoldBytes(f.Name, "upgrade")) {
+		if hopByHop(f.Name) && (!upgrade || !equalFoldBytes(f.Name, "upgrade")) {
 			continue
 		}
 		out = appendField(out, f.Name, f.Value)
@@ -657,14 +658,27 @@ func (cc *clientConn) respondWith(status int, fields httpmsg.Fields, body []byte
 	_ = cc.cw.Flush()
 }
 
-// readBody reads a request body of n bytes whole.
-func (cc *clientConn) readBody(n int64, timeout time.Duration) ([]byte, error) {
+// readBody reads a request body whole.
+func (cc *clientConn) readBody(kind bodyKind, n, limit int64, timeout time.Duration) ([]byte, error) {
+	if kind == bodyLength && n > limit {
+		return nil, errBodyTooLarge
+	}
 	_ = cc.c.SetReadDeadline(time.Now().Add(timeout))
-	body := make([]byte, n)
-	if _, err := io.ReadFull(cc.br, body); err != nil {
+	if kind == bodyLength {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(cc.br, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(httputil.NewChunkedReader(cc.br), limit+1))
+	if err != nil {
 		return nil, err
 	}
-	return body, nil
+	if int64(len(body)) > limit {
+		return nil, errBodyTooLarge
+	}
+	return body, skipTrailers(cc.br)
 }
 
 // abort closes the connection; with reset, the close sends an RST.

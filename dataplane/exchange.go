@@ -64,8 +64,9 @@ type downstream interface {
 	// respondWith answers with fields and a body; Content-Length is set
 	// here and hop-by-hop fields are dropped.
 	respondWith(status int, fields httpmsg.Fields, body []byte, closeConn bool)
-	// readBody reads the request body of n bytes whole.
-	readBody(n int64, timeout time.Duration) ([]byte, error)
+	// readBody reads the request body whole: n bytes, or a chunked body
+	// of unknown length. A body over limit is errBodyTooLarge.
+	readBody(kind bodyKind, n, limit int64, timeout time.Duration) ([]byte, error)
 	// abort closes the client connection, with a reset when asked.
 	abort(reset bool)
 }
@@ -152,25 +153,37 @@ func (x *exchange) runRequestScripts() bool {
 	if !x.scripted(spec.EvtHTTPReq) {
 		return false
 	}
-	if !x.vs.scripts.Has(spec.EvtHTTPReqData) || x.bodyKind != bodyLength {
+	if !x.vs.scripts.Has(spec.EvtHTTPReqData) || x.bodyKind == bodyNone {
 		return true
 	}
+	// The body is read whole for HTTP_REQ_DATA; one that does not fit the
+	// buffer is refused rather than passed unseen, so that a script that
+	// checks bodies cannot be gone round with a large or chunked one.
 	limit := int64(x.vs.spec.RequestBodyBuffer)
 	if t.ReqBodyBufferSize > 0 {
 		limit = int64(t.ReqBodyBufferSize)
 	}
-	if x.bodyLen > limit {
-		return true
+	body, err := x.d.readBody(x.bodyKind, x.bodyLen, limit, x.vs.spec.Timeouts.ClientBody.D())
+	if errors.Is(err, errBodyTooLarge) {
+		x.respond(413, "request body larger than the DataScript body buffer\n", true)
+		if l, ok := x.d.(interface{ linger() }); ok {
+			l.linger()
+		}
+		return false
 	}
-	body, err := x.d.readBody(x.bodyLen, x.vs.spec.Timeouts.ClientBody.D())
 	if err != nil {
 		x.localKeep = false
 		x.done()
 		return false
 	}
 	x.reqBody, t.ReqBody = body, body
+	x.req.Fields.Remove("Transfer-Encoding")
+	x.req.Fields.Replace("Content-Length", strconv.Itoa(len(body)))
 	return x.scripted(spec.EvtHTTPReqData)
 }
+
+// errBodyTooLarge is a request body over the buffer of HTTP_REQ_DATA.
+var errBodyTooLarge = errors.New("request body larger than the buffer")
 
 // lbFailed runs HTTP_LB_FAILED when no server could be chosen; false
 // means a script answered.

@@ -252,3 +252,17 @@ func chunkSize(line []byte) (int64, error) {
 	}
 	return n, nil
 }
+
+// skipTrailers reads a chunked body's trailer section, up to the blank
+// line that ends the message, and drops it.
+func skipTrailers(src *bufio.Reader) error {
+	for {
+		line, err := src.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			return nil
+		}
+	}
+}

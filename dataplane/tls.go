@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -148,10 +149,15 @@ func (h *h2Client) respondWith(status int, fields httpmsg.Fields, body []byte, _
 	_, _ = h.w.Write(body)
 }
 
-func (h *h2Client) readBody(n int64, timeout time.Duration) ([]byte, error) {
+func (h *h2Client) readBody(kind bodyKind, n, limit int64, timeout time.Duration) ([]byte, error) {
+	if kind == bodyLength && n > limit {
+		return nil, errBodyTooLarge
+	}
 	_ = http.NewResponseController(h.w).SetReadDeadline(time.Now().Add(timeout))
-	body := make([]byte, n)
-	_, err := io.ReadFull(h.r.Body, body)
+	body, err := io.ReadAll(io.LimitReader(h.r.Body, limit+1))
+	if err == nil && int64(len(body)) > limit {
+		err = errBodyTooLarge
+	}
 	return body, err
 }
 
@@ -206,14 +212,14 @@ func (l *listener) serveH2(w http.ResponseWriter, r *http.Request) {
 	req.Fields.Remove("Transfer-Encoding")
 	x.forwarded([]byte(client.ip))
 	head := appendUpstreamHead(nil, req, vs, false)
+	var body io.Reader = r.Body
 	if x.reqBody != nil {
-		head = append(head, x.reqBody...)
-		kind = bodyNone
+		kind, length, body = bodyLength, int64(len(x.reqBody)), bytes.NewReader(x.reqBody)
 	}
 	m.active.Add(1)
 	m.requests.Add(1)
 	defer m.active.Add(-1)
-	up, err := sendH2(m.backend, pool, head, kind, length, r.Body)
+	up, err := sendH2(m.backend, pool, head, kind, length, body)
 	if err != nil {
 		x.upstreamFailed(err, false)
 		return
@@ -369,16 +375,7 @@ func relayDechunked(dst flusher, src *bufio.Reader, before func()) error {
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			// The trailer section: fields up to the blank line, dropped.
-			for {
-				line, err := src.ReadSlice('\n')
-				if err != nil {
-					return err
-				}
-				if len(line) <= 2 {
-					return nil
-				}
-			}
+			return skipTrailers(src)
 		}
 		if err != nil {
 			return err
