@@ -100,11 +100,16 @@ func (cc *clientConn) serveOne(vs *vsRuntime) bool {
 	// Wait for the request's first byte as long as a kept-alive
 	// connection may idle, then for the rest of the head.
 	t := vs.spec.Timeouts
-	_ = cc.c.SetReadDeadline(time.Now().Add(t.ClientIdle.D()))
-	if _, err := cc.br.Peek(1); err != nil {
-		return false
+	if cc.br.Buffered() == 0 {
+		_ = cc.c.SetReadDeadline(time.Now().Add(t.ClientIdle.D()))
+		if _, err := cc.br.Peek(1); err != nil {
+			return false
+		}
 	}
-	_ = cc.c.SetReadDeadline(time.Now().Add(t.ClientHeader.D()))
+	if b, _ := cc.br.Peek(cc.br.Buffered()); httpmsg.HeadEnd(b) < 0 {
+		// The head did not come in one read: the rest has client_header.
+		_ = cc.c.SetReadDeadline(time.Now().Add(t.ClientHeader.D()))
+	}
 	n, err := cc.readHead()
 	if err != nil {
 		var se *statusError
@@ -226,7 +231,7 @@ func (cc *clientConn) proxy(vs *vsRuntime) bool {
 	b.active.Add(1)
 	b.requests.Add(1)
 	defer b.active.Add(-1)
-	up, err := cc.send(b.backend, pool, kind, length, x.reqBody)
+	up, err := cc.send(b.backend, x.timeout(pool), kind, length, x.reqBody)
 	if err != nil {
 		return x.upstreamFailed(err, keep)
 	}
@@ -353,7 +358,7 @@ func appendField(out, name, value []byte) []byte {
 // send writes the request head and body to a connection to b, retrying
 // once on a new connection when a reused one turns out closed before any
 // of the body was read from the client.
-func (cc *clientConn) send(b *backend, pool *poolRuntime, kind bodyKind, length int64, buffered []byte) (*upConn, error) {
+func (cc *clientConn) send(b *backend, timeout time.Duration, kind bodyKind, length int64, buffered []byte) (*upConn, error) {
 	if buffered != nil {
 		// The body was read for HTTP_REQ_DATA: it goes with the head, and
 		// the request can be sent again like a bodiless one.
@@ -365,7 +370,7 @@ func (cc *clientConn) send(b *backend, pool *poolRuntime, kind bodyKind, length 
 		if err != nil {
 			return nil, err
 		}
-		_ = up.SetWriteDeadline(time.Now().Add(pool.timeout))
+		_ = up.SetWriteDeadline(time.Now().Add(timeout))
 		if _, err := up.Write(cc.out); err != nil {
 			up.close()
 			if up.reused && attempt == 0 {
@@ -376,7 +381,7 @@ func (cc *clientConn) send(b *backend, pool *poolRuntime, kind bodyKind, length 
 		if kind == bodyNone {
 			// Check that a reused connection answers: the first byte of
 			// the response arrives, or the server had closed it.
-			_ = up.SetReadDeadline(time.Now().Add(pool.timeout))
+			_ = up.SetReadDeadline(time.Now().Add(timeout))
 			if _, err := up.br.Peek(1); err != nil {
 				up.close()
 				if up.reused && attempt == 0 && !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -434,13 +439,14 @@ func (e *clientBodyError) Unwrap() error { return e.err }
 // relayResponse reads the server's response head, runs the response
 // DataScripts, and relays head and body to the client.
 func (cc *clientConn) relayResponse(x *exchange, up *upConn, pool *poolRuntime, keep bool) bool {
-	timeout := pool.timeout
-	if x.serverTimeout > 0 {
-		timeout = x.serverTimeout
-	}
+	timeout := x.timeout(pool)
 	deadline := func() { _ = up.SetReadDeadline(time.Now().Add(timeout)) }
 	for {
-		deadline()
+		if up.br.Buffered() == 0 {
+			// send left a deadline for the first byte; a response that
+			// has not begun gets a new one here.
+			deadline()
+		}
 		n, err := readResponseHead(up.br)
 		if err != nil {
 			up.close()
@@ -527,7 +533,6 @@ func (cc *clientConn) relayResponse(x *exchange, up *upConn, pool *poolRuntime, 
 		if rerr != nil || kind == bodyClose {
 			up.close()
 		} else {
-			_ = up.SetReadDeadline(time.Time{})
 			up.b.put(up)
 		}
 		if err := cc.cw.Flush(); err != nil {

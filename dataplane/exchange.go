@@ -278,6 +278,15 @@ func (x *exchange) scriptResponse() {
 	x.done()
 }
 
+// timeout is the server timeout of the request: a script's, else the
+// pool's.
+func (x *exchange) timeout(p *poolRuntime) time.Duration {
+	if x.serverTimeout > 0 {
+		return x.serverTimeout
+	}
+	return p.timeout
+}
+
 // route runs the request's scripts and chooses its pool and server, with
 // the load-balancing scripts. It returns nil when the client has been
 // answered instead (by a script, or 503 when no server is up).

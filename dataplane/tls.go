@@ -271,10 +271,7 @@ func sendH2(b *backend, pool *poolRuntime, head []byte, kind bodyKind, length in
 // relayH2Response reads the server's response and writes it to the
 // HTTP/2 stream, flushing as the body arrives.
 func (l *listener) relayH2Response(x *exchange, up *upConn, pool *poolRuntime, w http.ResponseWriter) {
-	timeout := pool.timeout
-	if x.serverTimeout > 0 {
-		timeout = x.serverTimeout
-	}
+	timeout := x.timeout(pool)
 	deadline := func() { _ = up.SetReadDeadline(time.Now().Add(timeout)) }
 	var n int
 	for {
