@@ -38,6 +38,7 @@ type clientConn struct {
 
 	client  clientInfo
 	ipBytes []byte // client.ip
+	rd, wd  deadline
 }
 
 // readBuffer is the client connection's read buffer; a request head
@@ -62,6 +63,7 @@ func (l *listener) serveHTTP1(c net.Conn, cs *tls.ConnectionState) {
 		out:  make([]byte, 0, 1024),
 	}
 	cc.cw = clientWriter{cc}
+	cc.rd.set, cc.wd.set = c.SetReadDeadline, c.SetWriteDeadline
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		cc.client.ip, cc.client.port = a.IP.String(), strconv.Itoa(a.Port)
 	}
@@ -101,14 +103,14 @@ func (cc *clientConn) serveOne(vs *vsRuntime) bool {
 	// connection may idle, then for the rest of the head.
 	t := vs.spec.Timeouts
 	if cc.br.Buffered() == 0 {
-		_ = cc.c.SetReadDeadline(time.Now().Add(t.ClientIdle.D()))
+		cc.rd.after(time.Now(), t.ClientIdle.D())
 		if _, err := cc.br.Peek(1); err != nil {
 			return false
 		}
 	}
 	if b, _ := cc.br.Peek(cc.br.Buffered()); httpmsg.HeadEnd(b) < 0 {
 		// The head did not come in one read: the rest has client_header.
-		_ = cc.c.SetReadDeadline(time.Now().Add(t.ClientHeader.D()))
+		cc.rd.after(time.Now(), t.ClientHeader.D())
 	}
 	n, err := cc.readHead()
 	if err != nil {
@@ -370,7 +372,7 @@ func (cc *clientConn) send(b *backend, timeout time.Duration, kind bodyKind, len
 		if err != nil {
 			return nil, err
 		}
-		_ = up.SetWriteDeadline(time.Now().Add(timeout))
+		up.wd.after(time.Now(), timeout)
 		if _, err := up.Write(cc.out); err != nil {
 			up.close()
 			if up.reused && attempt == 0 {
@@ -381,7 +383,7 @@ func (cc *clientConn) send(b *backend, timeout time.Duration, kind bodyKind, len
 		if kind == bodyNone {
 			// Check that a reused connection answers: the first byte of
 			// the response arrives, or the server had closed it.
-			_ = up.SetReadDeadline(time.Now().Add(timeout))
+			up.rd.after(time.Now(), timeout)
 			if _, err := up.br.Peek(1); err != nil {
 				up.close()
 				if up.reused && attempt == 0 && !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -416,7 +418,7 @@ func (cc *clientConn) sendBody(up *upConn, kind bodyKind, length int64) error {
 		bodyTimeout = vs.spec.Timeouts.ClientBody.D()
 	}
 	w := &upWriter{up: up, bw: bufio.NewWriterSize(up, 16<<10)}
-	before := func() { _ = cc.c.SetReadDeadline(time.Now().Add(bodyTimeout)) }
+	before := func() { cc.rd.after(time.Now(), bodyTimeout) }
 	var err error
 	switch kind {
 	case bodyLength:
@@ -440,7 +442,7 @@ func (e *clientBodyError) Unwrap() error { return e.err }
 // DataScripts, and relays head and body to the client.
 func (cc *clientConn) relayResponse(x *exchange, up *upConn, pool *poolRuntime, keep bool) bool {
 	timeout := x.timeout(pool)
-	deadline := func() { _ = up.SetReadDeadline(time.Now().Add(timeout)) }
+	deadline := func() { up.rd.after(time.Now(), timeout) }
 	for {
 		if up.br.Buffered() == 0 {
 			// send left a deadline for the first byte; a response that
@@ -595,8 +597,10 @@ func (cc *clientConn) appendResponseHead(out []byte, r *httpmsg.Response, keep, 
 // protocol switch, until either side ends.
 func (cc *clientConn) tunnel(up *upConn) {
 	_ = cc.bw.Flush()
-	_ = cc.c.SetDeadline(time.Time{})
-	_ = up.SetDeadline(time.Time{})
+	cc.rd.clear()
+	cc.wd.clear()
+	up.rd.clear()
+	up.wd.clear()
 	done := make(chan struct{})
 	go func() {
 		// Server to client: what up.br holds first.
@@ -629,6 +633,7 @@ func (cc *clientConn) linger() {
 		if d.After(end) {
 			d = end
 		}
+		cc.rd.at = d
 		_ = cc.c.SetReadDeadline(d)
 		if _, err := cc.br.Read(buf); err != nil {
 			return
@@ -668,7 +673,7 @@ func (cc *clientConn) readBody(kind bodyKind, n, limit int64, timeout time.Durat
 	if kind == bodyLength && n > limit {
 		return nil, errBodyTooLarge
 	}
-	_ = cc.c.SetReadDeadline(time.Now().Add(timeout))
+	cc.rd.after(time.Now(), timeout)
 	if kind == bodyLength {
 		body := make([]byte, n)
 		if _, err := io.ReadFull(cc.br, body); err != nil {
@@ -715,7 +720,7 @@ func (w clientWriter) Flush() error {
 	if vs := w.cc.l.vs.Load(); vs != nil {
 		t = vs.spec.Timeouts.ClientWrite.D()
 	}
-	_ = w.cc.c.SetWriteDeadline(time.Now().Add(t))
+	w.cc.wd.after(time.Now(), t)
 	return w.cc.bw.Flush()
 }
 

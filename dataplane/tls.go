@@ -242,7 +242,7 @@ func sendH2(b *backend, pool *poolRuntime, head []byte, kind bodyKind, length in
 	if err != nil {
 		return nil, err
 	}
-	_ = up.SetWriteDeadline(time.Now().Add(pool.timeout))
+	up.wd.after(time.Now(), pool.timeout)
 	bw := bufio.NewWriterSize(up, 16<<10)
 	_, _ = bw.Write(head)
 	switch kind {
@@ -272,7 +272,7 @@ func sendH2(b *backend, pool *poolRuntime, head []byte, kind bodyKind, length in
 // HTTP/2 stream, flushing as the body arrives.
 func (l *listener) relayH2Response(x *exchange, up *upConn, pool *poolRuntime, w http.ResponseWriter) {
 	timeout := x.timeout(pool)
-	deadline := func() { _ = up.SetReadDeadline(time.Now().Add(timeout)) }
+	deadline := func() { up.rd.after(time.Now(), timeout) }
 	var n int
 	for {
 		deadline()

@@ -33,8 +33,10 @@ var files embed.FS
 type target struct {
 	name string
 	port int
+	pid  int // the proxy's process; its children count with it
 	rps  []float64
 	p99  []time.Duration
+	cpu  []float64 // CPU µs per request
 }
 
 func main() {
@@ -124,6 +126,7 @@ func run(rounds int, duration time.Duration, conns, threads int, vigilBin string
 		procs = append(procs, cmd)
 		return nil
 	}
+	pidOf := func(i int) int { return procs[i].Process.Pid }
 	if err := start("backend.log", "nginx", "-p", dir, "-c", filepath.Join(dir, "backend.nginx.conf")); err != nil {
 		return err
 	}
@@ -152,9 +155,9 @@ func run(rounds int, duration time.Duration, conns, threads int, vigilBin string
 	}
 
 	targets := []*target{
-		{name: "nginx+Lua", port: ports["NGINX_PORT"]},
-		{name: "HAProxy+Lua", port: ports["HAPROXY_PORT"]},
-		{name: "vigil", port: ports["VIGIL_PORT"]},
+		{name: "nginx+Lua", port: ports["NGINX_PORT"], pid: pidOf(1)},
+		{name: "HAProxy+Lua", port: ports["HAPROXY_PORT"], pid: pidOf(2)},
+		{name: "vigil", port: ports["VIGIL_PORT"], pid: pidOf(3)},
 	}
 	for _, t := range append([]*target{{name: "backend", port: ports["BACKEND_PORT"]}}, targets...) {
 		if err := check(t, t.name != "backend"); err != nil {
@@ -169,17 +172,19 @@ func run(rounds int, duration time.Duration, conns, threads int, vigilBin string
 			order = append(order[1:], order[0])
 		}
 		for _, t := range order {
+			before := cpuTime(t.pid)
 			rps, p99, err := wrk(t.port, duration, conns, threads)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
-			t.rps, t.p99 = append(t.rps, rps), append(t.p99, p99)
-			fmt.Printf("round %d  %-12s %9.0f req/s  p99 %s\n", r+1, t.name, rps, p99.Round(10*time.Microsecond))
+			cpu := float64((cpuTime(t.pid) - before).Microseconds()) / (rps * duration.Seconds())
+			t.rps, t.p99, t.cpu = append(t.rps, rps), append(t.p99, p99), append(t.cpu, cpu)
+			fmt.Printf("round %d  %-12s %9.0f req/s  p99 %-8s %5.1f µs CPU/request\n", r+1, t.name, rps, p99.Round(10*time.Microsecond), cpu)
 		}
 	}
-	fmt.Printf("\n%-12s %12s %10s\n", "proxy", "median req/s", "median p99")
+	fmt.Printf("\n%-12s %12s %10s %16s\n", "proxy", "median req/s", "median p99", "CPU µs/request")
 	for _, t := range targets {
-		fmt.Printf("%-12s %12.0f %10s\n", t.name, median(t.rps), medianD(t.p99).Round(10*time.Microsecond))
+		fmt.Printf("%-12s %12.0f %10s %16.1f\n", t.name, median(t.rps), medianD(t.p99).Round(10*time.Microsecond), median(t.cpu))
 	}
 	v := targets[2]
 	fmt.Printf("\nvigil / nginx+Lua:   %.2f× req/s (target ≥ 0.80)\n", median(v.rps)/median(targets[0].rps))
@@ -279,4 +284,33 @@ func medianD(v []time.Duration) time.Duration {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// cpuTime is the CPU time used so far by pid and its children (nginx's
+// workers), read from /proc.
+func cpuTime(pid int) time.Duration {
+	var ticks int64
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		// Fields after the command, which is in parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		f := strings.Fields(string(b[i+2:]))
+		ppid, _ := strconv.Atoi(f[1])
+		if p != pid && ppid != pid {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += ut + st
+	}
+	// Linux reports clock ticks of 1/100 s.
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
