@@ -19,6 +19,10 @@ type Object struct {
 	Name     string          `json:"name"`
 	Spec     json.RawMessage `json:"spec,omitempty"`
 	Metadata Metadata        `json:"metadata"`
+	// Status is what vigil reports of the object at run time (a
+	// Schedule's last and next run); set on reads, never stored, ignored
+	// on apply.
+	Status any `json:"status,omitempty"`
 }
 
 // Metadata is set by vigil. Revision is also read on apply: when set, the

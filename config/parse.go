@@ -405,6 +405,9 @@ func (p *parser) object(c *converter, n *yaml.Node, pairs []pair) error {
 	for _, kv := range pairs {
 		switch kv.key {
 		case "kind", "name", "spec", "metadata":
+		case "status":
+			// What vigil reports on reads: ignored, so that an object read
+			// back can be applied as it is.
 		default:
 			return p.fail(errorAt(kv.keyNode, "unknown field %q (an object has kind, name, spec and metadata)", kv.key), label)
 		}

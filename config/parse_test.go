@@ -181,6 +181,15 @@ spec:
 	}
 }
 
+// TestParseIgnoresStatus: an object read back with its status can be
+// applied as it is; the status is not kept.
+func TestParseIgnoresStatus(t *testing.T) {
+	objs, err := ParseObjects(strings.NewReader("kind: Pool\nname: web\nspec: {}\nstatus: {last_run: now}\n"), "x.yaml")
+	if err != nil || len(objs) != 1 || objs[0].Status != nil {
+		t.Fatalf("%v %+v", err, objs)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name, file, in string
@@ -189,7 +198,7 @@ func TestParseErrors(t *testing.T) {
 		want           string
 	}{
 		{"unknown field", "objects.yaml", "kind: Pool\nname: web\nspecs: {}\n", 3, "Pool/web", `objects.yaml:3: Pool/web: unknown field "specs"`},
-		{"unknown field in second doc", "objects.yaml", "kind: Pool\nname: a\n---\nkind: Pool\nname: web\n\nstatus: {}\n", 7, "Pool/web", `unknown field "status"`},
+		{"unknown field in second doc", "objects.yaml", "kind: Pool\nname: a\n---\nkind: Pool\nname: web\n\nstatuses: {}\n", 7, "Pool/web", `unknown field "statuses"`},
 		{"no kind", "x.yaml", "name: web\nspec: {}\n", 1, "", "kind: is required"},
 		{"no name", "x.yaml", "kind: Pool\nspec: {}\n", 1, "", "name: is required"},
 		{"kind not string", "x.yaml", "kind: [a]\nname: web\n", 1, "", "kind: must be a string, got a list"},

@@ -79,6 +79,9 @@ type Options struct {
 	MetricsPublic bool
 	// Version is reported by /healthz and the OpenAPI document.
 	Version string
+	// Status, when set, gives the run-time status of objects of the kinds
+	// it knows, shown with them on reads.
+	Status ObjectStatus
 	// Hooks serves /hooks/{name} (webhook receivers, which check their own
 	// auth). Nil answers 404 there.
 	Hooks http.Handler
@@ -119,6 +122,7 @@ type API struct {
 	metricsPublic bool
 	version       string
 	hooks         http.Handler
+	status        ObjectStatus
 	runner        Runner
 	alerts        Alerts
 	execKey       []byte
@@ -155,6 +159,7 @@ func New(opts Options) (*API, error) {
 		metricsPublic: opts.MetricsPublic,
 		version:       opts.Version,
 		hooks:         opts.Hooks,
+		status:        opts.Status,
 		runner:        opts.Runner,
 		alerts:        opts.Alerts,
 		execKey:       opts.ExecTokenKey,

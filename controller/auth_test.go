@@ -280,3 +280,49 @@ func TestSensitiveKinds(t *testing.T) {
 		t.Errorf("Pool/p2 updated_by: %+v, %v; want t-admin", o, err)
 	}
 }
+
+// statusFunc is an ObjectStatus from a function.
+type statusFunc func(kind, name string) (any, bool)
+
+func (f statusFunc) ObjectStatus(kind, name string) (any, bool) { return f(kind, name) }
+
+// TestObjectStatus: reads show the run-time status of the objects that
+// have one, in the list and alone; others have none.
+func TestObjectStatus(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.Status = statusFunc(func(kind, name string) (any, bool) {
+			if kind == "Pool" && name == "web" {
+				return map[string]string{"next_run": "soon"}, true
+			}
+			return nil, false
+		})
+	})
+	if _, err := e.store.Apply(context.Background(), []*config.Object{
+		{Kind: "Pool", Name: "web", Spec: json.RawMessage(`{"servers":["10.0.0.1"]}`)},
+		{Kind: "Pool", Name: "other", Spec: json.RawMessage(`{"servers":["10.0.0.2"]}`)},
+	}, config.ApplyOptions{User: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	_, body := e.do(t, "GET", "/api/v1/objects/Pool/web", e.tokens[RoleViewer], nil)
+	var one struct {
+		Status map[string]string `json:"status"`
+	}
+	if err := json.Unmarshal(body, &one); err != nil || one.Status["next_run"] != "soon" {
+		t.Fatalf("get: %v %s", err, body)
+	}
+	_, body = e.do(t, "GET", "/api/v1/objects/Pool", e.tokens[RoleViewer], nil)
+	var list struct {
+		Items []struct {
+			Name   string         `json:"name"`
+			Status map[string]any `json:"status"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil || len(list.Items) != 2 {
+		t.Fatalf("list: %v %s", err, body)
+	}
+	for _, it := range list.Items {
+		if (it.Name == "web") != (it.Status != nil) {
+			t.Fatalf("list: %s has status %v", it.Name, it.Status)
+		}
+	}
+}

@@ -186,9 +186,28 @@ func (a *API) handleListObjects(w http.ResponseWriter, r *http.Request) {
 	}
 	items := make([]*config.Object, len(objs))
 	for i, obj := range objs {
-		items[i] = a.store.Redact(obj)
+		items[i] = a.withStatus(a.store.Redact(obj))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+}
+
+// ObjectStatus gives the run-time status of an object, for the kinds it
+// knows.
+type ObjectStatus interface {
+	ObjectStatus(kind, name string) (any, bool)
+}
+
+// withStatus adds the object's run-time status, if it has one.
+func (a *API) withStatus(obj *config.Object) *config.Object {
+	if a.status == nil || obj == nil {
+		return obj
+	}
+	if st, ok := a.status.ObjectStatus(obj.Kind, obj.Name); ok {
+		cp := *obj
+		cp.Status = st
+		return &cp
+	}
+	return obj
 }
 
 func (a *API) handleGetObject(w http.ResponseWriter, r *http.Request) {
@@ -211,7 +230,7 @@ func (a *API) handleGetObject(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.store.Redact(obj))
+	writeJSON(w, http.StatusOK, a.withStatus(a.store.Redact(obj)))
 }
 
 func (a *API) handlePutObject(w http.ResponseWriter, r *http.Request) {
