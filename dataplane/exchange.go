@@ -148,7 +148,7 @@ func (x *exchange) runRequestScripts() bool {
 	t.Req = x.req
 	t.ClientIP, t.ClientPort, t.VSIP, t.VSPort = x.client.ip, x.client.port, x.vs.ip, x.vs.port
 	t.Secure, t.TLS = x.client.secure, x.client.tls
-	t.RequestID = strconv.FormatUint(requestSeq.Add(1), 36)
+	t.RequestSeq = requestSeq.Add(1)
 	x.xffMark, x.xfpMark = markOf(x.req.Fields, "x-forwarded-for"), markOf(x.req.Fields, "x-forwarded-proto")
 	if !x.scripted(spec.EvtHTTPReq) {
 		return false

@@ -107,7 +107,12 @@ func (st *state) httpLib() *lua.LTable {
 		st.setReqvar(L, 1, 2)
 		return 0
 	})
-	st.bind(h, p, "get_request_id", mHTTP, func(st *state, L *lua.LState) int { return pushStringOrNil(L, st.t.RequestID) })
+	st.bind(h, p, "get_request_id", mHTTP, func(st *state, L *lua.LState) int {
+		if st.t.RequestID == "" && st.t.RequestSeq != 0 {
+			st.t.RequestID = strconv.FormatUint(st.t.RequestSeq, 36)
+		}
+		return pushStringOrNil(L, st.t.RequestID)
+	})
 	st.bind(h, p, "get_req_body", mReqData, func(st *state, L *lua.LState) int {
 		return pushBody(L, st.t.ReqBody, L.OptInt(1, 0)*1024, 0)
 	})

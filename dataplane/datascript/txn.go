@@ -26,8 +26,10 @@ type Txn struct {
 	// HTTP).
 	Secure bool
 	TLS    *TLSInfo
-	// RequestID is avi.http.get_request_id().
-	RequestID string
+	// RequestID is avi.http.get_request_id(); when empty, RequestSeq
+	// gives it (in base 36), made only when a script asks.
+	RequestID  string
+	RequestSeq uint64
 	// ReqBody is the buffered request body, for HTTP_REQ_DATA.
 	ReqBody []byte
 	// RespBody is the buffered response body, for HTTP_RESP_DATA.
