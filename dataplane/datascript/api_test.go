@@ -113,6 +113,10 @@ func TestHTTPReq(t *testing.T) {
 			src: `eq(avi.http.get_userid(), "basic"); avi.http.set_userid("custom"); eq(avi.http.get_userid(), "custom")`,
 		},
 		{name: "get_request_id", src: `eq(avi.http.get_request_id(), "req-1")`},
+		{
+			name: "get_request_id from the sequence", txn: func() *Txn { x := newTxn("/"); x.RequestID, x.RequestSeq = "", 1295; return x },
+			src: `eq(avi.http.get_request_id(), "zz")`,
+		},
 		{name: "set_server_timeout", src: `avi.http.set_server_timeout(1500)`},
 		{name: "set_request_body_buffer_size", src: `avi.http.set_request_body_buffer_size(64)`},
 		{name: "chash", src: `avi.pool.chash("user-1")`},
