@@ -26,6 +26,7 @@ import (
 	"github.com/vigilhq/vigil/dataplane"
 	"github.com/vigilhq/vigil/events"
 	"github.com/vigilhq/vigil/runner"
+	"github.com/vigilhq/vigil/sources/webhook"
 )
 
 // Files in the data dir.
@@ -244,6 +245,15 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		copts.Alerts = rules
 	}
+	hooks, err := webhook.New(webhook.Options{
+		Store: store, Secrets: store, Publisher: bus, JS: bus.JetStream(),
+		Replicas: opts.NATSReplicas, Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	copts.Hooks = hooks
 	api, err := controller.New(copts)
 	if err != nil {
 		ln.Close()
@@ -286,6 +296,11 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		defer rules.Stop()
 	}
+	if err := hooks.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	defer hooks.Stop()
 	if !opts.NoDataPlane {
 		proxy := dataplane.New(dataplane.Options{
 			Store: store, Logger: log, Events: bus, Registerer: reg,

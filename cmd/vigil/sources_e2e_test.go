@@ -1,0 +1,169 @@
+package main
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const hookSecret = "It's a Secret to Everybody"
+
+const receiverYAML = `kind: Secret
+name: gh
+spec:
+  data:
+    signing: "It's a Secret to Everybody"
+---
+kind: WebhookReceiver
+name: gh
+spec:
+  format: github
+  auth:
+    type: hmac
+    preset: github
+    secret: {name: gh, key: signing}
+`
+
+// postHook posts a signed GitHub push delivery; it reports whether it got
+// 202.
+func postHook(c *http.Client, api, delivery string) bool {
+	body := fmt.Sprintf(`{"ref": "refs/heads/main", "n": %q}`, delivery)
+	mac := hmac.New(sha256.New, []byte(hookSecret))
+	mac.Write([]byte(body))
+	req, _ := http.NewRequest("POST", api+"/hooks/gh", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", delivery)
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode == http.StatusAccepted
+}
+
+// deliveries counts the stored events of the receiver by delivery id.
+func deliveries(t *testing.T, s *server, eventID string) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	cursor := ""
+	for {
+		req, _ := http.NewRequest("GET", s.API+"/api/v1/events?limit=1000&event_id="+eventID+"&cursor="+cursor, nil)
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Events []struct {
+				DeliveryID string `json:"deliveryid"`
+			} `json:"events"`
+			NextCursor string `json:"next_cursor"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("list: %d %v", resp.StatusCode, err)
+		}
+		for _, e := range page.Events {
+			counts[e.DeliveryID]++
+		}
+		if page.NextCursor == "" {
+			return counts
+		}
+		cursor = page.NextCursor
+	}
+}
+
+// TestKillDuringWebhooks: kill -9 of vigil serve while clients post
+// webhooks as fast as they can; after the restart every delivery that got
+// 202 is an event, once, and the ones without an answer, sent again, are
+// too.
+func TestKillDuringWebhooks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test")
+	}
+	dir := t.TempDir()
+	s := startServer(t, dir, nil)
+	if _, errOut, code := s.CLI(t, receiverYAML, "apply", "-f", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	waitFor(t, "the receiver", 10*time.Second, func() bool { return postHook(http.DefaultClient, s.API, "warm-up") })
+	const clients = 32
+	var (
+		mu      sync.Mutex
+		sent    = map[string]bool{}
+		acked   atomic.Int64
+		killed  = make(chan struct{})
+		stopAll atomic.Bool
+		wg      sync.WaitGroup
+		httpc   = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	)
+	for c := range clients {
+		wg.Go(func() {
+			for i := 0; !stopAll.Load(); i++ {
+				id := fmt.Sprintf("d-%d-%d", c, i)
+				mu.Lock()
+				sent[id] = false
+				mu.Unlock()
+				if !postHook(httpc, s.API, id) {
+					return
+				}
+				mu.Lock()
+				sent[id] = true
+				mu.Unlock()
+				if acked.Add(1) == 500 {
+					close(killed)
+				}
+			}
+		})
+	}
+	select {
+	case <-killed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the webhooks did not reach 500 answers")
+	}
+	_ = s.Cmd.Process.Signal(syscall.SIGKILL)
+	stopAll.Store(true)
+	wg.Wait()
+	<-s.Exited()
+
+	s2 := startServer(t, dir, nil)
+	stored := deliveries(t, s2, "GITHUB_PUSH")
+	var unacked []string
+	for id, ok := range sent {
+		if ok && stored[id] != 1 {
+			t.Fatalf("delivery %s got 202 but is stored %d times after the restart", id, stored[id])
+		}
+		if !ok {
+			unacked = append(unacked, id)
+		}
+	}
+	t.Logf("killed after %d deliveries answered 202; %d without an answer", acked.Load(), len(unacked))
+	waitFor(t, "the receiver after the restart", 10*time.Second, func() bool { return postHook(http.DefaultClient, s2.API, "warm-up-2") })
+	for _, id := range unacked {
+		// A repeat of a delivery already stored answers 200; either is fine.
+		if c := http.DefaultClient; !postHook(c, s2.API, id) && deliveries(t, s2, "GITHUB_PUSH")[id] != 1 {
+			t.Fatalf("re-send of %s failed", id)
+		}
+	}
+	stored = deliveries(t, s2, "GITHUB_PUSH")
+	for id := range sent {
+		if stored[id] != 1 {
+			t.Fatalf("delivery %s stored %d times after the re-send", id, stored[id])
+		}
+	}
+	term(t, s2)
+}
