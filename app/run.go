@@ -26,6 +26,7 @@ import (
 	"github.com/vigilhq/vigil/dataplane"
 	"github.com/vigilhq/vigil/events"
 	"github.com/vigilhq/vigil/runner"
+	"github.com/vigilhq/vigil/sources/schedule"
 	"github.com/vigilhq/vigil/sources/webhook"
 )
 
@@ -254,6 +255,19 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	copts.Hooks = hooks
+	sopts := schedule.Options{
+		Store: store, Publisher: bus, JS: bus.JetStream(), Replicas: opts.NATSReplicas,
+		Logger: log, Registerer: reg,
+	}
+	if run != nil {
+		sopts.Scripts = run
+	}
+	sched, err := schedule.New(sopts)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	copts.Status = sched
 	api, err := controller.New(copts)
 	if err != nil {
 		ln.Close()
@@ -301,6 +315,11 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer hooks.Stop()
+	if err := sched.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	defer sched.Stop()
 	if !opts.NoDataPlane {
 		proxy := dataplane.New(dataplane.Options{
 			Store: store, Logger: log, Events: bus, Registerer: reg,

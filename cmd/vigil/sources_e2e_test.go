@@ -167,3 +167,43 @@ func TestKillDuringWebhooks(t *testing.T) {
 	}
 	term(t, s2)
 }
+
+// TestScheduleInServe: a schedule every second publishes its event from
+// vigil serve, SCHEDULER_ACTION_SUCCESS follows, and `vigil get schedule`
+// shows the last and the next run.
+func TestScheduleInServe(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	yaml := "kind: Schedule\nname: tick\nspec:\n  cron: \"@every 1s\"\n  publish_event: {event_id: TICK, obj_type: pool, obj_name: web}\n"
+	if _, errOut, code := s.CLI(t, yaml, "apply", "-f", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	waitFor(t, "TICK and SCHEDULER_ACTION_SUCCESS", 15*time.Second, func() bool {
+		return len(listAll(t, s, "TICK")) >= 2 && len(listAll(t, s, "SCHEDULER_ACTION_SUCCESS")) >= 2
+	})
+	out, errOut, code := s.CLI(t, "", "get", "schedule", "tick", "-o", "json")
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	var obj struct {
+		Status struct {
+			LastRun *struct {
+				Status  string `json:"status"`
+				EventID string `json:"event_id"`
+			} `json:"last_run"`
+			NextRun *time.Time `json:"next_run"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(out), &obj); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if obj.Status.LastRun == nil || obj.Status.LastRun.Status != "succeeded" || obj.Status.LastRun.EventID == "" ||
+		obj.Status.NextRun == nil || obj.Status.NextRun.Before(time.Now().Add(-time.Second)) {
+		t.Fatalf("status: %s", out)
+	}
+	// A bad cron expression is refused naming the field.
+	_, errOut, code = s.CLI(t, "kind: Schedule\nname: bad\nspec:\n  cron: \"61 * * * *\"\n  publish_event: {event_id: TICK}\n", "apply", "-f", "-")
+	if code == 0 || !strings.Contains(errOut, "spec.cron") {
+		t.Fatalf("bad cron: %d %s", code, errOut)
+	}
+	term(t, s)
+}
