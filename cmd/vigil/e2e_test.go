@@ -236,6 +236,13 @@ func killDuringBurst(t *testing.T, dir string, run int) {
 // listAll pages through GET /api/v1/events and counts ids.
 func listAll(t *testing.T, s *server, eventID string) map[string]int {
 	t.Helper()
+	return countEvents(t, s, eventID, "id")
+}
+
+// countEvents pages through GET /api/v1/events of eventID and counts the
+// events by the value of a top-level attribute (id, or an extension).
+func countEvents(t *testing.T, s *server, eventID, attr string) map[string]int {
+	t.Helper()
 	counts := map[string]int{}
 	cursor := ""
 	for {
@@ -246,10 +253,8 @@ func listAll(t *testing.T, s *server, eventID string) map[string]int {
 			t.Fatal(err)
 		}
 		var page struct {
-			Events []struct {
-				ID string `json:"id"`
-			} `json:"events"`
-			NextCursor string `json:"next_cursor"`
+			Events     []map[string]any `json:"events"`
+			NextCursor string           `json:"next_cursor"`
 		}
 		err = json.NewDecoder(resp.Body).Decode(&page)
 		resp.Body.Close()
@@ -257,7 +262,8 @@ func listAll(t *testing.T, s *server, eventID string) map[string]int {
 			t.Fatalf("list: %d %v", resp.StatusCode, err)
 		}
 		for _, e := range page.Events {
-			counts[e.ID]++
+			v, _ := e[attr].(string)
+			counts[v]++
 		}
 		if page.NextCursor == "" {
 			return counts

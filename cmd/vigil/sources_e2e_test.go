@@ -57,34 +57,7 @@ func postHook(c *http.Client, api, delivery string) bool {
 // deliveries counts the stored events of the receiver by delivery id.
 func deliveries(t *testing.T, s *server, eventID string) map[string]int {
 	t.Helper()
-	counts := map[string]int{}
-	cursor := ""
-	for {
-		req, _ := http.NewRequest("GET", s.API+"/api/v1/events?limit=1000&event_id="+eventID+"&cursor="+cursor, nil)
-		req.Header.Set("Authorization", "Bearer "+s.Token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var page struct {
-			Events []struct {
-				DeliveryID string `json:"deliveryid"`
-			} `json:"events"`
-			NextCursor string `json:"next_cursor"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("list: %d %v", resp.StatusCode, err)
-		}
-		for _, e := range page.Events {
-			counts[e.DeliveryID]++
-		}
-		if page.NextCursor == "" {
-			return counts
-		}
-		cursor = page.NextCursor
-	}
+	return countEvents(t, s, eventID, "deliveryid")
 }
 
 // TestKillDuringWebhooks: kill -9 of vigil serve while clients post

@@ -388,15 +388,8 @@ func (au *authenticator) checkHMAC(h http.Header, body []byte, now time.Time, se
 		want := au.mac(key, []byte(strconv.FormatInt(ts, 10)), []byte("."), body)
 		return anyEqual(sigs, want, au.header)
 	case schemeSlack:
-		tsv, err := authHeader(h, au.tsHeader)
+		tsv, err := au.timestamp(h, now)
 		if err != nil {
-			return err
-		}
-		ts, err := parseUnix(tsv)
-		if err != nil {
-			return unauthorized("header %s: %v", au.tsHeader, err)
-		}
-		if err := au.fresh(ts, now); err != nil {
 			return err
 		}
 		sig, err := ParseSlackSignature(sigHeader)
@@ -410,15 +403,8 @@ func (au *authenticator) checkHMAC(h http.Header, body []byte, now time.Time, se
 		if err != nil {
 			return err
 		}
-		tsv, err := authHeader(h, au.tsHeader)
+		tsv, err := au.timestamp(h, now)
 		if err != nil {
-			return err
-		}
-		ts, err := parseUnix(tsv)
-		if err != nil {
-			return unauthorized("header %s: %v", au.tsHeader, err)
-		}
-		if err := au.fresh(ts, now); err != nil {
 			return err
 		}
 		sigs, err := ParseStandardSignatures(sigHeader)
@@ -439,18 +425,26 @@ func (au *authenticator) checkHMAC(h http.Header, body []byte, now time.Time, se
 	if au.tsHeader == "" {
 		return anyEqual([][]byte{sig}, au.mac(key, body), au.header)
 	}
-	tsv, err := authHeader(h, au.tsHeader)
+	tsv, err := au.timestamp(h, now)
 	if err != nil {
-		return err
-	}
-	ts, err := parseUnix(tsv)
-	if err != nil {
-		return unauthorized("header %s: %v", au.tsHeader, err)
-	}
-	if err := au.fresh(ts, now); err != nil {
 		return err
 	}
 	return anyEqual([][]byte{sig}, au.mac(key, []byte(tsv), []byte("."), body), au.header)
+}
+
+// timestamp reads the signed timestamp header and checks that it is
+// within the tolerance of now; it returns the header's text, which is
+// what is signed.
+func (au *authenticator) timestamp(h http.Header, now time.Time) (string, error) {
+	tsv, err := authHeader(h, au.tsHeader)
+	if err != nil {
+		return "", err
+	}
+	ts, err := parseUnix(tsv)
+	if err != nil {
+		return "", unauthorized("header %s: %v", au.tsHeader, err)
+	}
+	return tsv, au.fresh(ts, now)
 }
 
 func (au *authenticator) mac(key []byte, parts ...[]byte) []byte {
