@@ -18,6 +18,10 @@ type Options struct {
 	Listen string
 	// TLSCert and TLSKey serve the API over HTTPS when both are set.
 	TLSCert, TLSKey string
+	// HooksListen, when set, also serves the webhook receivers
+	// (/hooks/{name}, nothing else) on this address, with the API's TLS,
+	// so that they can face the internet while the API does not.
+	HooksListen string
 	// MetricsPublic serves /metrics without a token.
 	MetricsPublic bool
 

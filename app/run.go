@@ -200,14 +200,27 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("listen %s: %w", opts.Listen, err)
 	}
 	scheme := "http"
+	var tlsConf *tls.Config
 	if opts.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(opts.TLSCert, opts.TLSKey)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("tls: %w", err)
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+		ln = tls.NewListener(ln, tlsConf)
 		scheme = "https"
+	}
+	var hooksLn net.Listener
+	if opts.HooksListen != "" {
+		if hooksLn, err = net.Listen("tcp", opts.HooksListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen %s: %w", opts.HooksListen, err)
+		}
+		defer hooksLn.Close()
+		if tlsConf != nil {
+			hooksLn = tls.NewListener(hooksLn, tlsConf)
+		}
 	}
 	apiURL := scheme + "://" + ln.Addr().String()
 
@@ -343,6 +356,18 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
+	hooksURL := ""
+	var hooksSrv *http.Server
+	if hooksLn != nil {
+		hooksURL = scheme + "://" + hooksLn.Addr().String()
+		hooksSrv = &http.Server{
+			Handler:           api.HooksHandler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		go func() { srvErr <- hooksSrv.Serve(hooksLn) }()
+	}
 
 	// The addr file comes last: tools wait for it as the sign of readiness.
 	if bus.ClientURL() != "" {
@@ -354,7 +379,7 @@ func Run(ctx context.Context, opts Options) error {
 		// No client port: credentials from an earlier run would mislead.
 		_ = os.Remove(filepath.Join(opts.DataDir, NATSURLFile))
 	}
-	if err := writeAddrFile(opts.DataDir, apiURL, bus.ClientURL()); err != nil {
+	if err := writeAddrFile(opts.DataDir, apiURL, bus.ClientURL(), hooksURL); err != nil {
 		return err
 	}
 	defer os.Remove(filepath.Join(opts.DataDir, AddrFile))
@@ -368,6 +393,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if bus.ClientURL() != "" {
 		fmt.Fprintf(opts.Stdout, "  NATS:         %s (credentials in %s)\n", bus.ClientURL(), filepath.Join(opts.DataDir, NATSURLFile))
+	}
+	if hooksURL != "" {
+		fmt.Fprintf(opts.Stdout, "  webhooks:     %s/hooks/<name>\n", hooksURL)
 	}
 
 	for {
@@ -396,6 +424,11 @@ func Run(ctx context.Context, opts Options) error {
 			if err := srv.Shutdown(sctx); err != nil {
 				log.Warn("http shutdown", "err", err)
 				srv.Close()
+			}
+			if hooksSrv != nil {
+				if err := hooksSrv.Shutdown(sctx); err != nil {
+					hooksSrv.Close()
+				}
 			}
 			return nil
 		}
@@ -494,10 +527,13 @@ func writeNATSURL(dataDir, clientURL, password string) error {
 	return writeFileAtomic(filepath.Join(dataDir, NATSURLFile), []byte(u.String()+"\n"), 0o600)
 }
 
-func writeAddrFile(dataDir, apiURL, natsURL string) error {
+func writeAddrFile(dataDir, apiURL, natsURL, hooksURL string) error {
 	content := "api=" + apiURL + "\n"
 	if natsURL != "" {
 		content += "nats=" + natsURL + "\n"
+	}
+	if hooksURL != "" {
+		content += "hooks=" + hooksURL + "\n"
 	}
 	return writeFileAtomic(filepath.Join(dataDir, AddrFile), []byte(content), 0o644)
 }

@@ -559,3 +559,60 @@ func TestPublishBatch(t *testing.T) {
 		t.Fatalf("stored %d, want b-1 and b-2 only: %s", n, body)
 	}
 }
+
+// TestHooksListen: --hooks-listen serves the webhook receivers, and only
+// them, on an address of its own, written to the addr file.
+func TestHooksListen(t *testing.T) {
+	dir := t.TempDir()
+	in := startInstance(t, dir, func(o *Options) { o.HooksListen = "127.0.0.1:0" })
+	data, err := os.ReadFile(filepath.Join(dir, AddrFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hooks string
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "hooks="); ok {
+			hooks = v
+		}
+	}
+	if hooks == "" || hooks == in.api {
+		t.Fatalf("addr file: %s", data)
+	}
+	body := `{"objects": [{"kind": "WebhookReceiver", "name": "open", "spec": {"format": "json", "event_id": "HOOKED", "auth": {"type": "none"}}}]}`
+	req, _ := http.NewRequest("POST", in.api+"/api/v1/apply", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+in.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("apply: %d", resp.StatusCode)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Post(hooks+"/hooks/open", "application/json", strings.NewReader(`{"a": 1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusAccepted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("POST on the hooks listener: %d", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Only the hooks: the API is not on that address.
+	req, _ = http.NewRequest("GET", hooks+"/api/v1/kinds", nil)
+	req.Header.Set("Authorization", "Bearer "+in.token)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("the API answered on the hooks listener: %d", resp.StatusCode)
+	}
+}

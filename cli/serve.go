@@ -42,6 +42,7 @@ SIGHUP reloads the --config files. Logs are JSON on stderr.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.DataDir, "data-dir", opts.DataDir, "directory for the JetStream store, the admin token, credentials and keys ($VIGIL_DATA_DIR)")
 	f.StringVar(&opts.Listen, "listen", opts.Listen, "HTTP API address; port 0 picks a free one (written to <data-dir>/addr)")
+	f.StringVar(&opts.HooksListen, "hooks-listen", "", "also serve the webhook receivers (/hooks/{name} only) on this address; port 0 picks one (written to <data-dir>/addr)")
 	f.StringVar(&opts.TLSCert, "tls-cert", "", "PEM certificate file; with --tls-key the API serves HTTPS")
 	f.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
 	f.BoolVar(&opts.MetricsPublic, "metrics-public", false, "serve /metrics without a token")

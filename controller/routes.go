@@ -269,6 +269,14 @@ func (a *API) handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(a.openapi)
 }
 
+// HooksHandler serves POST /hooks/{name} and nothing else, for a listener
+// of its own; the routes answer as on the API listener.
+func (a *API) HooksHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /hooks/{name}", a.handleHook)
+	return mux
+}
+
 func (a *API) handleHook(w http.ResponseWriter, r *http.Request) {
 	if a.hooks == nil {
 		writeErrorBody(w, errNotFound("WebhookReceiver/"+r.PathValue("name"), "no such receiver"))
