@@ -71,6 +71,10 @@ func (e *Emitter) Start(ctx context.Context) error {
 // Stop stops following; unacknowledged changes are delivered again later.
 func (e *Emitter) Stop() {
 	e.once.Do(func() {
+		if e.cc != nil && e.store.nc != nil && !e.store.nc.IsConnected() {
+			e.cc.Stop() // the server is gone: nothing can be drained
+			return
+		}
 		if e.cc != nil {
 			e.cc.Drain()
 			select {

@@ -77,6 +77,10 @@ func (v *Validator) Start(ctx context.Context) error {
 // Stop stops consuming; messages in flight are delivered again later.
 func (v *Validator) Stop() {
 	v.once.Do(func() {
+		if v.cc != nil && v.bus.nc != nil && !v.bus.nc.IsConnected() {
+			v.cc.Stop() // the server is gone: nothing can be drained
+			v.cc = nil
+		}
 		if v.cc != nil {
 			v.cc.Drain()
 			select {

@@ -195,7 +195,9 @@ func (s *Service) followState(ctx context.Context) error {
 	}
 	synced := make(chan struct{})
 	s.wg.Go(func() {
-		defer w.Stop() //nolint:errcheck // a read-only watch
+		// Stopping a watch asks the server to drop its consumer; without
+		// the server that waits for a timeout, which Stop need not.
+		defer func() { go w.Stop() }() //nolint:errcheck // a read-only watch
 		once := sync.Once{}
 		defer once.Do(func() { close(synced) })
 		for {
