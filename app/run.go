@@ -335,7 +335,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer sched.Stop()
 	if !opts.NoDataPlane {
 		proxy := dataplane.New(dataplane.Options{
-			Store: store, Logger: log, Events: bus, Registerer: reg,
+			Store: store, Logger: log, Events: bus, Registerer: reg, DrainTimeout: opts.ShutdownTimeout,
 			Certs: func(ctx context.Context, name string) ([]byte, []byte, error) {
 				vals, err := config.ReadSecret(ctx, store, name)
 				if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigilhq/vigil/dataplane/datascript"
@@ -39,6 +40,8 @@ type clientConn struct {
 	client  clientInfo
 	ipBytes []byte // client.ip
 	rd, wd  deadline
+	// idle is set while the connection waits for its next request.
+	idle atomic.Bool
 }
 
 // readBuffer is the client connection's read buffer; a request head
@@ -75,7 +78,9 @@ func (l *listener) serveHTTP1(c net.Conn, cs *tls.ConnectionState) {
 		}
 	}
 	l.conns.Add(1)
+	l.track(cc, true)
 	defer func() {
+		l.track(cc, false)
 		l.conns.Add(-1)
 		_ = c.Close()
 	}()
@@ -104,7 +109,13 @@ func (cc *clientConn) serveOne(vs *vsRuntime) bool {
 	t := vs.spec.Timeouts
 	if cc.br.Buffered() == 0 {
 		cc.rd.after(time.Now(), t.ClientIdle.D())
-		if _, err := cc.br.Peek(1); err != nil {
+		cc.idle.Store(true)
+		if cc.l.draining.Load() {
+			return false
+		}
+		_, err := cc.br.Peek(1)
+		cc.idle.Store(false)
+		if err != nil {
 			return false
 		}
 	}

@@ -42,6 +42,9 @@ type Options struct {
 	// Certs reads the certificate of a TLS virtual service from its
 	// Secret; without it TLS virtual services do not serve.
 	Certs CertSource
+	// DrainTimeout bounds how long Stop waits for requests in flight;
+	// default 10s.
+	DrainTimeout time.Duration
 	// Debounce is how long the proxy waits after a change for more before
 	// it rebuilds; default 20ms.
 	Debounce time.Duration
@@ -84,6 +87,9 @@ func New(opts Options) *Proxy {
 	}
 	if opts.Debounce == 0 {
 		opts.Debounce = 20 * time.Millisecond
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = 10 * time.Second
 	}
 	p := &Proxy{
 		opts: opts, log: opts.Logger.With("component", "dataplane"),
@@ -164,8 +170,9 @@ func (p *Proxy) loop(ctx context.Context) {
 	}
 }
 
-// Stop closes the listeners, lets requests in flight finish for a
-// moment, and closes idle server connections. It is idempotent.
+// Stop closes the listeners, closes the client connections that wait for
+// a request, lets the requests in flight finish for up to DrainTimeout,
+// and closes idle server connections. It is idempotent.
 func (p *Proxy) Stop() {
 	p.stopOnce.Do(func() {
 		if p.cancel != nil {
@@ -179,6 +186,12 @@ func (p *Proxy) Stop() {
 		p.mu.Unlock()
 		for _, l := range ls {
 			l.close()
+		}
+		deadline := time.Now().Add(p.opts.DrainTimeout)
+		for _, l := range ls {
+			for l.conns.Load() > 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
 		}
 		for _, b := range bs {
 			b.closeIdle()
@@ -377,6 +390,26 @@ type listener struct {
 	h2    *h2Server
 	// statuses counts answers by class: 1xx to 5xx.
 	statuses [5]atomic.Uint64
+
+	// draining is set by close; cmu guards open, the HTTP/1.x
+	// connections being served.
+	draining atomic.Bool
+	cmu      sync.Mutex
+	open     map[*clientConn]struct{}
+}
+
+// track adds or removes a connection being served.
+func (l *listener) track(cc *clientConn, add bool) {
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
+	if add {
+		if l.open == nil {
+			l.open = map[*clientConn]struct{}{}
+		}
+		l.open[cc] = struct{}{}
+		return
+	}
+	delete(l.open, cc)
 }
 
 func (p *Proxy) listen(name, addr string, isTLS bool) (*listener, error) {
@@ -421,11 +454,21 @@ func (l *listener) accept() {
 }
 
 // close stops accepting; connections in flight end after their current
-// request, as they find no snapshot.
+// request, as they find no snapshot, and idle ones at once.
 func (l *listener) close() {
 	l.vs.Store(nil)
+	l.draining.Store(true)
 	_ = l.ln.Close()
 	<-l.done
+	// Connections waiting for a request end now; the others after the
+	// request they are serving.
+	l.cmu.Lock()
+	for cc := range l.open {
+		if cc.idle.Load() {
+			_ = cc.c.SetReadDeadline(time.Now())
+		}
+	}
+	l.cmu.Unlock()
 	if l.h2 != nil {
 		go l.h2.close()
 	}

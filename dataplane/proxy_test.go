@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -529,5 +530,91 @@ func TestBalancing(t *testing.T) {
 	}
 	if len(spread) != 2 {
 		t.Fatalf("50 URIs went to %d servers, want the 2 enabled", len(spread))
+	}
+}
+
+// TestStopDrains: Stop refuses new connections, closes the kept-alive
+// ones that wait for a request at once, and lets a request in flight
+// finish.
+func TestStopDrains(t *testing.T) {
+	release := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			fmt.Fprint(w, "start;")
+			w.(http.Flusher).Flush()
+			<-release
+		}
+		fmt.Fprint(w, "end")
+	}))
+	defer backend.Close()
+	st := newFakeStore()
+	st.put(spec.KindPool, "web", poolOf(backend))
+	st.put(spec.KindVirtualService, "vs", `{"listen": "127.0.0.1:0", "pool": "web"}`)
+	p := New(Options{Store: st})
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the virtual service", 5*time.Second, func() bool { return p.Addr("vs") != "" })
+	addr := p.Addr("vs")
+
+	// A kept-alive connection, idle after one request.
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	ibr := bufio.NewReader(idle)
+	if _, err := io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(ibr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+
+	// A request in flight.
+	body := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + addr + "/slow")
+		if err != nil {
+			body <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body <- string(b)
+	}()
+	time.Sleep(100 * time.Millisecond)
+
+	stopped := make(chan struct{})
+	go func() { p.Stop(); close(stopped) }()
+	// The idle connection is closed at once.
+	_ = idle.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := ibr.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("the idle connection was not closed: %v", err)
+	}
+	// New connections are refused.
+	waitFor(t, "the listener to close", 3*time.Second, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned with a request in flight")
+	default:
+	}
+	close(release)
+	if b := <-body; b != "start;end" {
+		t.Fatalf("the request in flight got %q", b)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not return after the last request")
 	}
 }

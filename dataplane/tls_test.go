@@ -37,7 +37,6 @@ func TestHTTPSWithHTTP2AndHTTP1(t *testing.T) {
 		}
 	}))
 	defer backend.Close()
-	defer close(release)
 	certPEM, keyPEM, roots := vigiltest.SelfSigned(t)
 
 	st := newFakeStore()
@@ -55,6 +54,8 @@ func TestHTTPSWithHTTP2AndHTTP1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Stop()
+	// Before Stop, which waits for the streamed requests to end.
+	defer close(release)
 	waitFor(t, "the TLS virtual service", 5*time.Second, func() bool { return p.Addr("vs") != "" })
 	base := "https://" + p.Addr("vs")
 
