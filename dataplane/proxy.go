@@ -319,7 +319,10 @@ func (p *Proxy) rebuild() {
 		}
 		seen[name] = true
 		l := p.listeners[name]
-		if l != nil && (l.listen != vs.Listen || l.isTLS != (ts != nil)) {
+		// The same address, written as it was bound (a port 0 made
+		// concrete), keeps the listener.
+		moved := l != nil && l.listen != vs.Listen && l.ln.Addr().String() != vs.Listen
+		if l != nil && (moved || l.isTLS != (ts != nil)) {
 			l.close()
 			delete(p.listeners, name)
 			l = nil
