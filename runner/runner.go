@@ -126,12 +126,30 @@ type Runner struct {
 	cc     jetstream.ConsumeContext
 	cancel *nats.Subscription
 
+	// scripts caches ControlScript objects when the store can be watched,
+	// so that a run's dispatch reads no KV; smu guards it.
+	smu     sync.Mutex
+	scripts map[string]*config.Object
+
 	mu        sync.Mutex
 	running   map[string]context.CancelCauseFunc // execution id → cancel
 	perScript map[string]int
 	stopping  bool
 	wg        sync.WaitGroup
 	stopOnce  sync.Once
+}
+
+// script returns the ControlScript object, from the watched cache when it
+// holds the revision the run was queued with or a later one, else from
+// the store.
+func (r *Runner) script(ctx context.Context, name string, minRev uint64) (*config.Object, error) {
+	r.smu.Lock()
+	obj := r.scripts[name]
+	r.smu.Unlock()
+	if obj != nil && obj.Rev() >= minRev {
+		return obj, nil
+	}
+	return r.opts.Store.Get(ctx, KindControlScript, name)
 }
 
 // ackWait is how long a run request stays with a runner without a
@@ -269,6 +287,24 @@ func (r *Runner) Start(ctx context.Context) error {
 	if err := r.recover(ctx); err != nil {
 		return err
 	}
+	if w, ok := r.opts.Store.(interface {
+		Watch(ctx context.Context, kind string, fn func(config.Change)) error
+	}); ok {
+		r.scripts = map[string]*config.Object{}
+		err := w.Watch(ctx, KindControlScript, func(c config.Change) {
+			r.smu.Lock()
+			defer r.smu.Unlock()
+			switch c.Op {
+			case config.OpPut:
+				r.scripts[c.Object.Name] = c.Object
+			case config.OpDelete:
+				delete(r.scripts, c.Object.Name)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("runner: watch ControlScripts: %w", err)
+		}
+	}
 	sub, err := r.opts.NC.Subscribe(cancelSubject, func(m *nats.Msg) {
 		r.mu.Lock()
 		cancel := r.running[string(m.Data)]
@@ -339,12 +375,21 @@ func (r *Runner) Stop(ctx context.Context) {
 
 // Submit records a queued execution and puts its request on the queue.
 func (r *Runner) Submit(ctx context.Context, req RunRequest) (*Execution, error) {
-	obj, err := r.opts.Store.Get(ctx, KindControlScript, req.Script)
-	if err != nil {
-		return nil, err
-	}
 	if req.Trigger == "" {
 		req.Trigger = TriggerManual
+	}
+	// A manual run reads the script from the store, so that one asked for
+	// right after an apply runs what was applied; alerts and schedules
+	// take the watched copy, which is at most a moment behind.
+	var obj *config.Object
+	var err error
+	if req.Trigger == TriggerManual {
+		obj, err = r.opts.Store.Get(ctx, KindControlScript, req.Script)
+	} else {
+		obj, err = r.script(ctx, req.Script, 0)
+	}
+	if err != nil {
+		return nil, err
 	}
 	id := "exec-" + uuid.Must(uuid.NewV7()).String()
 	if req.ID != "" {
@@ -563,7 +608,7 @@ func (r *Runner) dispatch(msg jetstream.Msg) {
 		_ = msg.Ack()
 		return
 	}
-	obj, err := r.opts.Store.Get(ctx, KindControlScript, ex.Script)
+	obj, err := r.script(ctx, ex.Script, ex.ScriptRevision)
 	if err != nil {
 		r.reject(ctx, ex, fmt.Sprintf("script %s: %v", ex.Script, err))
 		_ = msg.Ack()
