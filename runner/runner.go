@@ -396,11 +396,6 @@ func (r *Runner) Submit(ctx context.Context, req RunRequest) (*Execution, error)
 		if u, ok := strings.CutPrefix(req.ID, "exec-"); !ok || uuid.Validate(u) != nil {
 			return nil, config.Errorf("id", "%q is not an execution id (exec- and a UUID)", req.ID)
 		}
-		if ex, err := r.Get(ctx, req.ID); err == nil {
-			return ex, nil
-		} else if !errors.Is(err, ErrNotFound) {
-			return nil, err
-		}
 		id = req.ID
 	}
 	ex := &Execution{
@@ -408,13 +403,34 @@ func (r *Runner) Submit(ctx context.Context, req RunRequest) (*Execution, error)
 		Trigger: req.Trigger, TriggeredBy: req.User, Alert: req.Alert, Attempt: 1,
 		Status: StatusQueued, Queued: r.opts.Now().UTC(),
 	}
-	return ex, r.enqueue(ctx, ex)
+	if req.ID == "" {
+		return ex, r.enqueue(ctx, ex)
+	}
+	// A given id runs once: the record is created only if it is new (one
+	// round trip), and an existing one is returned as it is.
+	data, err := json.Marshal(ex)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", ex.ID, err)
+	}
+	if _, err := r.kv.Create(ctx, ex.ID, data); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return r.Get(ctx, ex.ID)
+		}
+		return nil, fmt.Errorf("save %s: %w", ex.ID, err)
+	}
+	return ex, r.queue(ctx, ex)
 }
 
 func (r *Runner) enqueue(ctx context.Context, ex *Execution) error {
 	if err := r.save(ctx, ex); err != nil {
 		return err
 	}
+	return r.queue(ctx, ex)
+}
+
+// queue puts a saved execution's run request on the runs stream; a full
+// queue marks it rejected.
+func (r *Runner) queue(ctx context.Context, ex *Execution) error {
 	_, err := r.opts.JS.Publish(ctx, RunsPrefix+"."+ex.Script, []byte(ex.ID), jetstream.WithMsgID(ex.ID))
 	if err != nil {
 		ex.Status, ex.Reason = StatusRejected, "the run queue is full"
