@@ -670,6 +670,15 @@ func (s *Service) flusher(ctx context.Context) {
 	for {
 		select {
 		case q := <-s.flush:
+			// The actions go first: the alert's index and refused
+			// outcomes are bookkeeping that no action waits for.
+			var done []string
+			for _, o := range q.out {
+				if s.queue(ctx, o) {
+					done = append(done, o.Key)
+				}
+			}
+			s.cache.Queued(q.config, q.key, done)
 			if q.raised {
 				if err := s.store.PutIndex(q.alert, q.config, q.key, s.keepFor(q.config)); err != nil {
 					s.log.Warn("index alert", "alert", q.alert, "err", err)
@@ -681,13 +690,6 @@ func (s *Service) flusher(ctx context.Context) {
 				}
 				s.log.Warn("action refused", "config", q.config, "alert", q.alert, "target", o.Target, "err", o.Error)
 			}
-			var done []string
-			for _, o := range q.out {
-				if s.queue(ctx, o) {
-					done = append(done, o.Key)
-				}
-			}
-			s.cache.Queued(q.config, q.key, done)
 		case <-ctx.Done():
 			return
 		}
