@@ -1,9 +1,10 @@
 package controller
 
 import (
-	"errors"
 	"strconv"
 	"time"
+
+	"github.com/vigilhq/vigil/promreg"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -26,28 +27,13 @@ func newAPIMetrics(reg prometheus.Registerer) (*apiMetrics, error) {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
 	}, []string{"route"})
 	var err error
-	if requests, err = register(reg, requests); err != nil {
+	if requests, err = promreg.Register(reg, requests); err != nil {
 		return nil, err
 	}
-	if duration, err = register(reg, duration); err != nil {
+	if duration, err = promreg.Register(reg, duration); err != nil {
 		return nil, err
 	}
 	return &apiMetrics{requests: requests, duration: duration}, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same description (a second API on the same registry shares it).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 func (m *apiMetrics) observe(route string, status int, elapsed time.Duration) {

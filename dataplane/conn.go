@@ -412,23 +412,13 @@ func (cc *clientConn) send(b *backend, timeout time.Duration, kind bodyKind, len
 	}
 }
 
-// upWriter is a buffered writer on a server connection for a request
-// body.
-type upWriter struct {
-	up *upConn
-	bw *bufio.Writer
-}
-
-func (w *upWriter) Write(p []byte) (int, error) { return w.bw.Write(p) }
-func (w *upWriter) Flush() error                { return w.bw.Flush() }
-
 func (cc *clientConn) sendBody(up *upConn, kind bodyKind, length int64) error {
 	vs := cc.l.vs.Load()
 	bodyTimeout := 60 * time.Second
 	if vs != nil {
 		bodyTimeout = vs.spec.Timeouts.ClientBody.D()
 	}
-	w := &upWriter{up: up, bw: bufio.NewWriterSize(up, 16<<10)}
+	w := bufio.NewWriterSize(up, 16<<10)
 	before := func() { cc.rd.after(time.Now(), bodyTimeout) }
 	var err error
 	switch kind {
@@ -734,5 +724,3 @@ func (w clientWriter) Flush() error {
 	w.cc.wd.after(time.Now(), t)
 	return w.cc.bw.Flush()
 }
-
-var _ io.Writer = (*upWriter)(nil)

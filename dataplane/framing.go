@@ -176,11 +176,8 @@ const maxChunkLine = 4096
 // framing and trailers included, reading the framing to find its end.
 func relayChunked(dst flusher, src *bufio.Reader, before func()) error {
 	for {
-		line, err := readLine(src, dst, before)
+		line, err := copyLine(dst, src, before)
 		if err != nil {
-			return err
-		}
-		if _, err := dst.Write(line); err != nil {
 			return err
 		}
 		size, err := chunkSize(line)
@@ -190,11 +187,8 @@ func relayChunked(dst flusher, src *bufio.Reader, before func()) error {
 		if size == 0 {
 			// Trailer fields, then the blank line.
 			for {
-				line, err := readLine(src, dst, before)
+				line, err := copyLine(dst, src, before)
 				if err != nil {
-					return err
-				}
-				if _, err := dst.Write(line); err != nil {
 					return err
 				}
 				if len(bytes.TrimRight(line, "\r\n")) == 0 {
@@ -216,6 +210,17 @@ func relayChunked(dst flusher, src *bufio.Reader, before func()) error {
 			return err
 		}
 	}
+}
+
+// copyLine reads one line of the chunked framing and writes it to dst as
+// it is; the line is valid until the next read of src.
+func copyLine(dst flusher, src *bufio.Reader, before func()) ([]byte, error) {
+	line, err := readLine(src, dst, before)
+	if err != nil {
+		return nil, err
+	}
+	_, err = dst.Write(line)
+	return line, err
 }
 
 // readLine reads one line (with its ending) of at most maxChunkLine bytes.

@@ -57,21 +57,29 @@ func (p *Proxy) poolMetrics(ctx context.Context) {
 		lat      [24]uint64
 	}
 	prev := map[string]*last{}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
+	// The timer wakes when the next pool is due; without pools it looks
+	// again every second (a new pool's first pass only starts its
+	// interval).
+	const idle, least = time.Second, 10 * time.Millisecond
+	timer := time.NewTimer(least)
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-tick.C:
+		case now := <-timer.C:
 			p.mu.Lock()
 			pools := p.pools
 			p.mu.Unlock()
+			wait := idle
 			for name, pr := range pools {
 				l := prev[name]
-				if l != nil && now.Sub(l.at) < pr.spec.MetricsInterval.D() {
+				every := pr.spec.MetricsInterval.D()
+				if l != nil && now.Sub(l.at) < every {
+					wait = min(wait, every-now.Sub(l.at))
 					continue
 				}
+				wait = min(wait, every)
 				var reqs uint64
 				var lat [24]uint64
 				servers := []map[string]any{}
@@ -114,6 +122,7 @@ func (p *Proxy) poolMetrics(ctx context.Context) {
 					delete(prev, name)
 				}
 			}
+			timer.Reset(max(wait, least))
 		}
 	}
 }

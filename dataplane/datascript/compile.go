@@ -53,13 +53,7 @@ func Compile(setName string, ds *spec.DataScriptSet) (*Set, error) {
 		limiters:     make(map[string]spec.RateLimiter, len(ds.RateLimiters)),
 	}
 	for _, rl := range ds.RateLimiters {
-		if rl.Count == 0 {
-			rl.Count = 1_000_000_000
-		}
-		if rl.Period == 0 {
-			rl.Period = 1
-		}
-		s.limiters[rl.Name] = rl
+		s.limiters[rl.Name] = rl.WithDefaults()
 	}
 	for i, d := range ds.DataScript {
 		field := fmt.Sprintf("spec.datascript[%d]", i)

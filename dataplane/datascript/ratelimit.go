@@ -116,10 +116,7 @@ func vsRateLimit(st *state, L *lua.LState) int {
 		L.Push(lua.LString(rlActionNone))
 		return 2
 	}
-	lim := *rl
-	if lim.Count == 0 {
-		lim.Count = 1_000_000_000
-	}
+	lim := rl.WithDefaults()
 	exceeded := st.e.limiters.exceeded(limiterKey{"", "", key}, lim, 1, st.c.env.Clock())
 	action := st.c.env.RateLimitAction
 	if !exceeded {

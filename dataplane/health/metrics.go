@@ -1,10 +1,11 @@
 package health
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigilhq/vigil/promreg"
 )
 
 // metrics are the Checker's Prometheus metrics.
@@ -34,28 +35,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.checks, err = register(reg, m.checks); err != nil {
+	if m.checks, err = promreg.Register(reg, m.checks); err != nil {
 		return m, fmt.Errorf("health metrics: %w", err)
 	}
-	if m.serverUp, err = register(reg, m.serverUp); err != nil {
+	if m.serverUp, err = promreg.Register(reg, m.serverUp); err != nil {
 		return m, fmt.Errorf("health metrics: %w", err)
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered
-// under the same description.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 func (m *metrics) check(pool, code string) {

@@ -258,7 +258,7 @@ const (
 // Kind returns the monitor's type in vigil's short form.
 func (h *HealthMonitor) Kind() string {
 	switch h.Type {
-	case MonitorHTTP, "HEALTH_MONITOR_HTTP", "https", "HEALTH_MONITOR_HTTPS":
+	case MonitorHTTP, "HEALTH_MONITOR_HTTP":
 		return MonitorHTTP
 	default:
 		return MonitorTCP
@@ -594,14 +594,21 @@ func ParseDataScriptSet(raw json.RawMessage) (*DataScriptSet, error) {
 		if r.Count < 0 || r.Period < 0 || r.BurstSz < 0 {
 			return nil, config.Errorf(f, "count, period and burst_sz must not be negative")
 		}
-		if r.Count == 0 {
-			r.Count = 1_000_000_000
-		}
-		if r.Period == 0 {
-			r.Period = 1
-		}
+		*r = r.WithDefaults()
 	}
 	return &d, nil
+}
+
+// WithDefaults returns the limiter with Avi's defaults for what it leaves
+// out: count 1e9, period 1 s.
+func (r RateLimiter) WithDefaults() RateLimiter {
+	if r.Count == 0 {
+		r.Count = 1_000_000_000
+	}
+	if r.Period == 0 {
+		r.Period = 1
+	}
+	return r
 }
 
 // ParseStringGroup decodes and checks a StringGroup spec.
