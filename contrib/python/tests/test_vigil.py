@@ -404,6 +404,62 @@ class APITest(Base):
         with self.assertRaises(vigil.NotFoundError):
             c.update("Pool", "nope", lambda o: None)
 
+    def test_add_pool_servers_once(self):
+        c = self.client()
+        c.put(pool())
+        new = [{"ip": {"addr": "10.0.0.7", "type": "V4"}, "port": 8080, "hostname": "web-as-1"}]
+        stored = c.add_pool_servers("web", new)
+        self.assertEqual([s["ip"] for s in stored["spec"]["servers"]], ["10.0.0.5", "10.0.0.6", "10.0.0.7"])
+        self.assertEqual(stored["spec"]["servers"][2]["hostname"], "web-as-1")
+        puts = len(FAKE.requests("PUT"))
+        again = c.add_pool_servers("web", new)  # already there: nothing is written
+        self.assertEqual(len(FAKE.requests("PUT")), puts)
+        self.assertEqual(len(again["spec"]["servers"]), 3)
+        with self.assertRaises(ValueError):
+            c.add_pool_servers("web", [{"port": 80}])
+        with self.assertRaises(TypeError):
+            c.add_pool_servers("web", ["10.0.0.8"])
+
+    def test_add_pool_servers_keeps_a_concurrent_change(self):
+        c = self.client()
+        c.put(pool())
+        done = []
+
+        def other_writer(handler, method, path):
+            if method == "PUT" and not done:
+                # Someone adds a server between our read and our write.
+                done.append(FAKE.state.bump("Pool", "web", servers=[
+                    {"ip": "10.0.0.5", "port": 8080}, {"ip": "10.0.0.6", "port": 8080},
+                    {"ip": "10.0.0.9", "port": 8080}]))
+            return False
+        self.hook(other_writer)
+        stored = c.add_pool_servers("web", [{"ip": "10.0.0.7", "port": 8080}])
+        self.assertEqual([s["ip"] for s in stored["spec"]["servers"]],
+                         ["10.0.0.5", "10.0.0.6", "10.0.0.9", "10.0.0.7"])
+
+    def test_drain_and_remove_pool_servers(self):
+        c = self.client()
+        c.put(pool(servers=[{"ip": "10.0.0.5", "port": 8080}, {"ip": "10.0.0.6", "port": 8080, "hostname": "web-as-1"},
+                            {"ip": "10.0.0.6", "port": 9090}]))
+        stored = c.set_pool_servers_enabled("web", [{"hostname": "web-as-1"}], False)
+        self.assertEqual([s.get("enabled") for s in stored["spec"]["servers"]], [None, False, None])
+        stored = c.set_pool_servers_enabled("web", [{"ip": "10.0.0.6"}], False)  # every port
+        self.assertEqual([s.get("enabled") for s in stored["spec"]["servers"]], [None, False, False])
+        removed = c.remove_pool_servers("web", [{"ip": {"addr": "10.0.0.6"}, "port": 9090}])
+        self.assertEqual(removed, [{"ip": "10.0.0.6", "port": 9090, "enabled": False}])
+        removed = c.remove_pool_servers("web", [{"hostname": "web-as-1"}])
+        self.assertEqual([s["hostname"] for s in removed], ["web-as-1"])
+        self.assertEqual(c.remove_pool_servers("web", [{"hostname": "web-as-1"}]), [])
+        self.assertEqual([s["ip"] for s in c.get("Pool", "web")["spec"]["servers"]], ["10.0.0.5"])
+
+    def test_progress_line(self):
+        import io
+        from contextlib import redirect_stdout
+        out = io.StringIO()
+        with redirect_stdout(out):
+            vigil.progress("clone started", vm="web-1", n="1/2")
+        self.assertRegex(out.getvalue(), r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ clone started n=1/2 vm=web-1\n$")
+
     def test_publish(self):
         c = self.client()
         ans = c.publish("SERVER_DISABLED", "pool", "web", {"server": "10.0.0.5"}, obj_uuid="pool-1")

@@ -21,12 +21,12 @@ from ._errors import (
     APIError, AlertError, ConflictError, ConnectionError, ForbiddenError,
     NotFoundError, TimeoutError, UnauthorizedError, VigilError,
 )
-from ._contract import CONTRACT_ENV, Alert, Event, alert, env
+from ._contract import CONTRACT_ENV, Alert, Event, alert, env, progress
 from ._client import DEFAULT_SOCKET, Client, preload
 
 __all__ = [
     "__version__",
-    "alert", "env", "Alert", "Event", "CONTRACT_ENV",
+    "alert", "env", "progress", "Alert", "Event", "CONTRACT_ENV",
     "Client", "DEFAULT_SOCKET", "preload",
     "VigilError", "AlertError", "APIError", "UnauthorizedError", "ForbiddenError",
     "NotFoundError", "ConflictError", "ConnectionError", "TimeoutError",

@@ -307,6 +307,62 @@ class Client:
                 self._sleep(attempt)
         raise AssertionError("unreachable")
 
+    # -- pool servers -----------------------------------------------------
+
+    def add_pool_servers(self, pool, servers, attempts=5):
+        """Add servers to a Pool and return the stored Pool.
+
+        servers is a list of dicts in the Pool's shape ({"ip", "port",
+        "hostname", "enabled", "ratio"}). A server already in the pool with
+        the same ip and port is left as it is, so a repeated call adds
+        nothing. The write is conditional and retried on a conflict (see
+        update)."""
+        servers = [_server(s, "servers[%d]" % i) for i, s in enumerate(servers)]
+
+        def add(obj):
+            have = _servers_of(obj)
+            known = {(s.get("ip"), s.get("port")) for s in have}
+            for s in servers:
+                if (s.get("ip"), s.get("port")) not in known:
+                    have.append(dict(s))
+                    known.add((s.get("ip"), s.get("port")))
+        return self.update("Pool", pool, add, attempts=attempts)
+
+    def remove_pool_servers(self, pool, servers=(), attempts=5):
+        """Remove servers from a Pool and return the removed server dicts
+        ([] when none matched).
+
+        Each entry of servers picks pool servers by "hostname", or by "ip"
+        (and "port" when given); see set_pool_servers_enabled. The write is
+        conditional and retried on a conflict."""
+        want = [_server(s, "servers[%d]" % i) for i, s in enumerate(servers)]
+        removed = []
+
+        def remove(obj):
+            del removed[:]
+            have = _servers_of(obj)
+            keep = []
+            for s in have:
+                (removed if _matches(s, want) else keep).append(s)
+            have[:] = keep
+        self.update("Pool", pool, remove, attempts=attempts)
+        return removed
+
+    def set_pool_servers_enabled(self, pool, servers, enabled, attempts=5):
+        """Enable or disable servers of a Pool (disabling drains a server:
+        it gets no new requests) and return the stored Pool.
+
+        Each entry of servers picks pool servers: by "hostname" when it has
+        one, else by "ip" and, when given, "port". "ip" may be a string or
+        Avi's {"addr": ...}."""
+        want = [_server(s, "servers[%d]" % i) for i, s in enumerate(servers)]
+
+        def change(obj):
+            for s in _servers_of(obj):
+                if _matches(s, want):
+                    s["enabled"] = bool(enabled)
+        return self.update("Pool", pool, change, attempts=attempts)
+
     def publish(self, event_id, obj_type, obj_name, details=None, id=None, **fields):
         """Publish an event as a bare record and return {"id", "seq",
         "duplicate"}. details is the event_details; fields may add obj_uuid,
@@ -444,6 +500,40 @@ class Client:
             message = message.replace(self._token, "<token>")
         cls = _ERROR_CLASSES.get(status, APIError)
         return cls(status, code, message, obj, field, method, path)
+
+
+def _server(s, what):
+    """A server given by a caller, in the Pool's shape: Avi's {"ip":
+    {"addr": ...}} is accepted for ip."""
+    if not isinstance(s, dict):
+        raise TypeError("%s must be a dict, got %s" % (what, type(s).__name__))
+    s = dict(s)
+    ip = s.get("ip")
+    if isinstance(ip, dict):
+        s["ip"] = ip.get("addr")
+    if not s.get("ip") and not s.get("hostname"):
+        raise ValueError("%s has neither ip nor hostname" % what)
+    return s
+
+
+def _servers_of(obj):
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        spec = obj["spec"] = {}
+    servers = spec.get("servers")
+    if not isinstance(servers, list):
+        servers = spec["servers"] = []
+    return servers
+
+
+def _matches(server, want):
+    for w in want:
+        if w.get("hostname"):
+            if server.get("hostname") == w["hostname"]:
+                return True
+        elif server.get("ip") == w.get("ip") and (w.get("port") in (None, 0) or server.get("port") == w["port"]):
+            return True
+    return False
 
 
 def _reason(e):

@@ -181,3 +181,16 @@ def env():
     VIGIL_EXECUTION_ID, each None when unset.
     """
     return {k: os.environ.get(k) for k in CONTRACT_ENV}
+
+
+def progress(message, **fields):
+    """Print one progress line, flushed at once so that `vigil executions
+    logs -f` shows it while the script runs: the UTC time, the message and
+    the fields as key=value (sorted), such as
+
+        2026-11-26T05:01:02Z clone started vm=web-1 n=1/2
+    """
+    import time
+    parts = [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), str(message)]
+    parts += ["%s=%s" % (k, fields[k]) for k in sorted(fields)]
+    print(" ".join(parts), flush=True)
