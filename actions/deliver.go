@@ -39,6 +39,13 @@ type Publisher interface {
 	Publish(ctx context.Context, ev *events.Event) (events.PublishResult, error)
 }
 
+// Autoscaler is the autoscale manager, as the pipeline sees it: it takes
+// an alert and says what it decided, in one line. A *Failure with
+// Permanent set is a config that cannot serve the alert.
+type Autoscaler interface {
+	Autoscale(ctx context.Context, q *ActionRequest) (string, error)
+}
+
 // Secrets opens one key of a Secret; its errors name the Secret.
 type Secrets func(ctx context.Context, ref SecretRef) (string, error)
 
@@ -71,10 +78,11 @@ type Result struct {
 
 // Deliverer performs actions.
 type Deliverer struct {
-	HTTP    *http.Client
-	Scripts Scripts
-	Events  Publisher
-	Secrets Secrets
+	HTTP      *http.Client
+	Scripts   Scripts
+	Events    Publisher
+	Autoscale Autoscaler
+	Secrets   Secrets
 	// TLS configures syslog over TLS and SMTP's STARTTLS; nil: the
 	// system's roots.
 	TLS       *tls.Config
@@ -116,8 +124,14 @@ func (d *Deliverer) Deliver(ctx context.Context, q *ActionRequest, g *ActionGrou
 		}
 		return Result{}, d.publishEvent(ctx, q, g.PublishEvent)
 	case ActionAutoscale:
-		// Recorded on the alert for the autoscale manager.
-		return Result{}, nil
+		if !g.Autoscale {
+			return Result{}, permanent("ActionGroup %s has no autoscale any more", q.Group)
+		}
+		if d.Autoscale == nil {
+			return Result{}, errors.New("no autoscale manager in this process")
+		}
+		out, err := d.Autoscale.Autoscale(ctx, q)
+		return Result{Output: out}, err
 	}
 	return Result{}, permanent("unknown action kind %q", q.Kind)
 }

@@ -106,9 +106,7 @@ func (s *KVStore) SaveRev(config, key string, st *GroupState, rev uint64) (uint6
 		return 0, err
 	}
 	ack, err := s.js.Publish(s.ctx, s.subject(stateKey(config, key)), b, jetstream.WithExpectLastSequencePerSubject(rev))
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+	if events.KVConflict(err) {
 		return 0, fmt.Errorf("%s %s: %w", config, key, ErrConflict)
 	}
 	if err != nil {

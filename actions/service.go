@@ -77,8 +77,11 @@ type ServiceOptions struct {
 	// ControlScripts. Without them those actions fail (and are retried).
 	Events  Publisher
 	Scripts Scripts
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Autoscale takes the alerts of ActionGroups with autoscale: true;
+	// without it those actions fail (and are retried).
+	Autoscale Autoscaler
+	Logger    *slog.Logger
+	Now       func() time.Time
 	// Replicas of the streams and the bucket on a cluster; default 1.
 	Replicas int
 	// Workers process matches in parallel (a group always on the same
@@ -204,7 +207,7 @@ func NewService(ctx context.Context, opts ServiceOptions) (*Service, error) {
 		Plan:  s.plan,
 	}
 	s.deliver = Deliverer{
-		HTTP: opts.HTTP, Scripts: opts.Scripts, Events: opts.Events, Secrets: s.secret, TLS: opts.TLS,
+		HTTP: opts.HTTP, Scripts: opts.Scripts, Events: opts.Events, Autoscale: opts.Autoscale, Secrets: s.secret, TLS: opts.TLS,
 		Now: opts.Now, UserAgent: "vigil/" + opts.Version,
 	}
 	return s, nil

@@ -663,11 +663,13 @@ spec:
 // TestSlackPublishEventAutoscale: a Slack incoming webhook (its URL from
 // a Secret) gets the templated text; publish_event chains an event whose
 // id is the action's key, which a second AlertConfig turns into an alert;
-// autoscale is recorded as delivered.
+// autoscale hands the alert to the autoscale manager, whose answer is the
+// action's output.
 func TestSlackPublishEventAutoscale(t *testing.T) {
 	r := newRig(t)
 	slack := newReceiver(t)
-	svc := r.start(nil)
+	as := &autoscaler{}
+	svc := r.start(func(o *ServiceOptions) { o.Autoscale = as })
 	r.apply(fmt.Sprintf(`
 kind: Secret
 name: slack
@@ -742,9 +744,17 @@ spec:
 	a, _ := svc.Alert(context.Background(), list[0].ID)
 	var key string
 	for _, o := range a.Actions {
-		if o.Kind == ActionPublishEvent {
+		switch o.Kind {
+		case ActionPublishEvent:
 			key = o.Key
+		case ActionAutoscale:
+			if o.Output != "scale-out of web" {
+				t.Fatalf("autoscale outcome %+v", o)
+			}
 		}
+	}
+	if q := as.requests(); len(q) != 1 || q[0].Config != "down" || q[0].ObjType != "pool" || q[0].Notice.Alert.ObjName != "web" {
+		t.Fatalf("autoscale requests %+v", q)
 	}
 	stored, _, err := r.bus.List(context.Background(), events.Filter{EventID: "POOL_DEGRADED"})
 	if err != nil || len(stored) != 1 {
@@ -945,4 +955,23 @@ spec:
 	if n := strings.Count(logs.String(), "rule fails on event"); n != 1 {
 		t.Fatalf("%d log lines for 5 failures, want 1:\n%s", n, logs.String())
 	}
+}
+
+// autoscaler records what the pipeline hands to the autoscale manager.
+type autoscaler struct {
+	mu   sync.Mutex
+	reqs []ActionRequest
+}
+
+func (a *autoscaler) Autoscale(_ context.Context, q *ActionRequest) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.reqs = append(a.reqs, *q)
+	return "scale-out of " + q.Notice.Alert.ObjName, nil
+}
+
+func (a *autoscaler) requests() []ActionRequest {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]ActionRequest(nil), a.reqs...)
 }

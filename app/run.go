@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vigilhq/vigil/actions"
+	"github.com/vigilhq/vigil/autoscale"
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/controller"
 	"github.com/vigilhq/vigil/dataplane"
@@ -245,9 +246,17 @@ func Run(ctx context.Context, opts Options) error {
 		copts.Runner = run
 	}
 	var rules *actions.Service
+	var scaler *autoscale.Manager
 	if !opts.NoRules {
+		scaler, err = autoscale.New(ctx, autoscale.Options{
+			Store: store, JS: bus.JetStream(), Conn: bus.Conn(), Events: bus, Replicas: opts.NATSReplicas, Logger: log,
+		})
+		if err != nil {
+			ln.Close()
+			return err
+		}
 		ropts := actions.ServiceOptions{
-			JS: bus.JetStream(), Store: store, Events: bus, Logger: log,
+			JS: bus.JetStream(), Store: store, Events: bus, Logger: log, Autoscale: autoscaler{scaler},
 			Replicas: opts.NATSReplicas, Version: opts.Version, Registerer: reg,
 		}
 		if run != nil {
@@ -317,6 +326,11 @@ func Run(ctx context.Context, opts Options) error {
 		defer run.Stop(context.Background())
 	}
 	if rules != nil {
+		if err := scaler.Start(ctx); err != nil {
+			ln.Close()
+			return err
+		}
+		defer scaler.Stop()
 		if err := rules.Start(ctx); err != nil {
 			ln.Close()
 			return err

@@ -75,6 +75,9 @@ var catalogue = []Info{
 	{"SERVER_AUTOSCALE_OUT_COMPLETE", "AUTOSCALE_MGR", "server_autoscaleout_complete_info", "<nscaleout> server(s) scale-out complete"},
 	{"SERVER_AUTOSCALE_IN_COMPLETE", "AUTOSCALE_MGR", "server_autoscalein_complete_info", "<nscalein> server(s) scale-in complete"},
 	{"SERVER_AUTOSCALE_FAILED", "AUTOSCALE_MGR", "server_autoscale_failed_info", "Server autoscale failed: <reason>"},
+	// vigil's: a scale-out or scale-in that its script could not finish.
+	{"SERVER_AUTOSCALE_OUT_FAILED", "AUTOSCALE_MGR", "server_autoscale_failed_info", "Scale-out of <num_servers> server(s) failed: <reason>"},
+	{"SERVER_AUTOSCALE_IN_FAILED", "AUTOSCALE_MGR", "server_autoscale_failed_info", "Scale-in of <num_servers> server(s) failed: <reason>"},
 	// Avi's schema names no details for the _TRIGGERED events.
 	{"SERVER_AUTOSCALE_OUT_TRIGGERED", "AUTOSCALE_MGR", "", "Server scale-out triggered"},
 	{"SERVER_AUTOSCALE_IN_TRIGGERED", "AUTOSCALE_MGR", "", "Server scale-in triggered"},

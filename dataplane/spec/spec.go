@@ -132,6 +132,9 @@ type Pool struct {
 	// MetricsInterval is how often POOL_METRICS is published; default
 	// 60s, at least 100ms.
 	MetricsInterval config.Duration `json:"metrics_interval,omitempty"`
+	// AutoscalePolicy names the AutoscalePolicy that grows and shrinks the
+	// pool (Avi's autoscale_policy_ref); the data plane ignores it.
+	AutoscalePolicy string `json:"autoscale_policy,omitempty"`
 }
 
 // Server is one backend of a pool.

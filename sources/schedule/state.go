@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigilhq/vigil/events"
 )
 
 // The KV buckets of the scheduler.
@@ -92,14 +94,6 @@ func openStore(ctx context.Context, js jetstream.JetStream, replicas int) (*stor
 	return &store{js: js, slots: slots, state: state}, nil
 }
 
-// conflict reports whether err is a write that expected another revision.
-func conflict(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.As(err, &apiErr) &&
-		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
-}
-
 // claim takes the slot's key for c.Instance and returns the claim's
 // revision, or 0 when another instance holds it. A claim whose holder did
 // not finish within stale is abandoned (its instance died between claim
@@ -114,7 +108,7 @@ func (st *store) claim(ctx context.Context, key string, c claim, ttl, stale time
 	if err == nil {
 		return rev, nil
 	}
-	if !conflict(err) {
+	if !events.KVConflict(err) {
 		return 0, fmt.Errorf("claim %s: %w", key, err)
 	}
 	e, err := st.slots.Get(ctx, key)
@@ -135,7 +129,7 @@ func (st *store) claim(ctx context.Context, key string, c claim, ttl, stale time
 func (st *store) rewrite(ctx context.Context, key string, b []byte, rev uint64, ttl time.Duration) (uint64, error) {
 	ack, err := st.js.Publish(ctx, "$KV."+SlotsBucket+"."+key, b,
 		jetstream.WithMsgTTL(ttl), jetstream.WithExpectLastSequencePerSubject(rev))
-	if conflict(err) {
+	if events.KVConflict(err) {
 		return 0, nil
 	}
 	if err != nil {
@@ -213,7 +207,7 @@ func (st *store) update(ctx context.Context, name string, f func(*State) bool) e
 		if err == nil {
 			return nil
 		}
-		if !conflict(err) {
+		if !events.KVConflict(err) {
 			return fmt.Errorf("state %s: %w", name, err)
 		}
 	}
