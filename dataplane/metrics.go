@@ -51,10 +51,14 @@ func quantile(d [24]uint64, q float64) float64 {
 
 // poolMetrics publishes POOL_METRICS for each pool at its interval.
 func (p *Proxy) poolMetrics(ctx context.Context) {
-	type last struct {
-		at       time.Time
+	// counts are a backend's counters at the last tick.
+	type counts struct {
 		requests uint64
 		lat      [24]uint64
+	}
+	type last struct {
+		at       time.Time
+		backends map[*backend]counts
 	}
 	prev := map[string]*last{}
 	// The timer wakes when the next pool is due; without pools it looks
@@ -80,33 +84,34 @@ func (p *Proxy) poolMetrics(ctx context.Context) {
 					continue
 				}
 				wait = min(wait, every)
-				var reqs uint64
-				var lat [24]uint64
+				// Each backend counts from its own last reading, so a server
+				// that joins or leaves the pool moves no other's count; a
+				// backend new since the last tick counts from zero.
+				cur := &last{at: now, backends: make(map[*backend]counts, len(pr.members))}
+				var done uint64
+				var d [24]uint64
 				servers := []map[string]any{}
 				for _, m := range pr.members {
-					reqs += m.requests.Load()
-					s := m.latency.snapshot()
-					for i := range lat {
-						lat[i] += s[i]
+					c := counts{requests: m.requests.Load(), lat: m.latency.snapshot()}
+					cur.backends[m.backend] = c
+					var was counts
+					if l != nil {
+						was = l.backends[m.backend]
+					}
+					done += c.requests - min(c.requests, was.requests)
+					for i := range d {
+						d[i] += c.lat[i] - min(c.lat[i], was.lat[i])
 					}
 					servers = append(servers, map[string]any{
 						"ip": m.ip, "port": m.port, "hostname": m.hostname,
 						"open_connections": m.open.Load(), "active_requests": m.active.Load(), "up": m.up(),
 					})
 				}
-				cur := &last{at: now, requests: reqs, lat: lat}
 				prev[name] = cur
 				if l == nil {
 					// The first tick only starts the interval.
 					continue
 				}
-				// A server that left the pool takes its counts with it: a
-				// count that went down starts again from zero.
-				var d [24]uint64
-				for i := range d {
-					d[i] = lat[i] - min(lat[i], l.lat[i])
-				}
-				done := reqs - min(reqs, l.requests)
 				up, total := pr.counts()
 				secs := now.Sub(l.at).Seconds()
 				_ = p.pub.event("POOL_METRICS", "pool", name, map[string]any{"pool_metrics_details": map[string]any{

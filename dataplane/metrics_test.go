@@ -145,3 +145,65 @@ func TestPoolMetricsAndPrometheus(t *testing.T) {
 		t.Fatalf("metrics: 4xx counted %v, server requests counted %v", found4xx, foundServer)
 	}
 }
+
+// TestPoolMetricsThroughPoolChanges: under steady load, a server leaving
+// the pool and another joining leave requests_per_sec above zero in every
+// interval: each server counts from its own last reading.
+func TestPoolMetricsThroughPoolChanges(t *testing.T) {
+	ok := func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") }
+	a := httptest.NewServer(http.HandlerFunc(ok))
+	defer a.Close()
+	b := httptest.NewServer(http.HandlerFunc(ok))
+	defer b.Close()
+	st := newFakeStore()
+	withInterval := func(pool string) string { return pool[:len(pool)-1] + `, "metrics_interval": "200ms"}` }
+	st.put(spec.KindPool, "web", withInterval(poolOf(a, b)))
+	st.put(spec.KindVirtualService, "vs", `{"listen": "127.0.0.1:0", "pool": "web"}`)
+	rec := &recorder{}
+	p := New(Options{Store: st, Events: rec})
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	waitFor(t, "the virtual service", 5*time.Second, func() bool { return p.Addr("vs") != "" })
+	base := "http://" + p.Addr("vs")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if resp, err := http.Get(base + "/"); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	defer func() { close(stop); wg.Wait() }()
+	rps := func(from int) []float64 {
+		var out []float64
+		for _, ev := range rec.find("POOL_METRICS")[from:] {
+			var d struct {
+				RPS float64 `json:"requests_per_sec"`
+			}
+			_ = json.Unmarshal(ev.Data.EventDetails["pool_metrics_details"], &d)
+			out = append(out, d.RPS)
+		}
+		return out
+	}
+	waitFor(t, "two intervals with traffic", 10*time.Second, func() bool { return len(rps(0)) >= 2 })
+	from := len(rec.find("POOL_METRICS"))
+	st.put(spec.KindPool, "web", withInterval(poolOf(a))) // b leaves
+	waitFor(t, "three intervals", 10*time.Second, func() bool { return len(rps(from)) >= 3 })
+	st.put(spec.KindPool, "web", withInterval(poolOf(a, b))) // b is back
+	waitFor(t, "six intervals", 10*time.Second, func() bool { return len(rps(from)) >= 6 })
+	for i, r := range rps(from) {
+		if r <= 0 {
+			t.Fatalf("interval %d after the change: requests_per_sec %v (all: %v)", i, r, rps(from))
+		}
+	}
+}
