@@ -141,6 +141,7 @@ func (e *env) rootCmd() *cobra.Command {
 		e.runCmd(),
 		e.executionsCmd(),
 		e.alertsCmd(),
+		e.integrationsCmd(),
 		e.deadLettersCmd(),
 		e.tokenCmd(),
 		e.versionCmd(),

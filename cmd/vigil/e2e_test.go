@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -817,5 +818,22 @@ func TestApplyAlertConfig(t *testing.T) {
 		if code == 0 || !strings.Contains(errOut, "AlertConfig/bad") || !strings.Contains(errOut, c.want) {
 			t.Errorf("apply %q: %d %q, want %q", c.spec, code, errOut, c.want)
 		}
+	}
+}
+
+// TestBinaryLeavesTestHelpersOut: the vCenter simulator (and govmomi with
+// it) serves tests only; the binary must not link it.
+func TestBinaryLeavesTestHelpersOut(t *testing.T) {
+	info, err := buildinfo.ReadFile(vigilBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range info.Deps {
+		if strings.Contains(d.Path, "govmomi") || strings.Contains(d.Path, "jsonschema") {
+			t.Errorf("the binary links %s %s", d.Path, d.Version)
+		}
+	}
+	if len(info.Deps) == 0 {
+		t.Fatal("no dependencies in the build info")
 	}
 }
