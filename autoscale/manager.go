@@ -122,6 +122,10 @@ type State struct {
 	LastScaleout time.Time   `json:"last_scaleout,omitzero"`
 	LastScalein  time.Time   `json:"last_scalein,omitzero"`
 	InFlight     []Operation `json:"in_flight,omitempty"`
+	// ScaledOut are the servers that scale-outs reported adding
+	// (SERVER_AUTOSCALE_OUT_COMPLETE's scaled_out_servers) and no scale-in
+	// has reported removing: a scale-in takes these first.
+	ScaledOut []ServerID `json:"scaled_out,omitempty"`
 	// Decisions are the latest decisions, oldest first, by trigger key.
 	Decisions []KeyedResult `json:"decisions,omitempty"`
 }
@@ -231,23 +235,39 @@ func (m *Manager) report(ctx context.Context, id, key string, data []byte) {
 		return
 	}
 	var d struct {
-		RequestID string `json:"request_id"`
+		RequestID string     `json:"request_id"`
+		Out       []ServerID `json:"scaled_out_servers"`
+		In        []ServerID `json:"scaled_in_servers"`
 	}
 	if raw, ok := ev.Data.EventDetails[key]; ok {
 		_ = json.Unmarshal(raw, &d)
 	}
-	if d.RequestID == "" {
+	if d.RequestID == "" && len(d.Out) == 0 && len(d.In) == 0 {
 		return
 	}
 	pool := ev.Data.ObjName
 	err := m.update(ctx, pool, func(st *State) bool {
+		changed := false
 		for i, op := range st.InFlight {
-			if op.RequestID == d.RequestID {
+			if d.RequestID != "" && op.RequestID == d.RequestID {
 				st.InFlight = append(st.InFlight[:i], st.InFlight[i+1:]...)
-				return true
+				changed = true
+				break
 			}
 		}
-		return false
+		for _, s := range d.Out {
+			if s.IP.Addr != "" && indexServer(st.ScaledOut, s) < 0 && len(st.ScaledOut) < MaxSize {
+				st.ScaledOut = append(st.ScaledOut, s)
+				changed = true
+			}
+		}
+		for _, s := range d.In {
+			if i := indexServer(st.ScaledOut, s); i >= 0 {
+				st.ScaledOut = append(st.ScaledOut[:i], st.ScaledOut[i+1:]...)
+				changed = true
+			}
+		}
+		return changed
 	})
 	if err != nil {
 		m.log.Warn("autoscale: record report", "pool", pool, "event_id", id, "request_id", d.RequestID, "error", err)
@@ -352,16 +372,14 @@ func Decide(pol *Policy, pool *spec.Pool, st *State, dir string, now time.Time) 
 		}
 	}
 	st.InFlight = live
-	adding, removing := 0, 0
-	removed := map[ServerID]bool{}
+	adding, nremoving := 0, 0
+	var removing []ServerID
 	for _, op := range st.InFlight {
 		if op.Direction == Out {
 			adding += op.Count
 		} else {
-			removing += op.Count
-			for _, s := range op.Servers {
-				removed[s] = true
-			}
+			nremoving += op.Count
+			removing = append(removing, op.Servers...)
 		}
 		if op.Direction != dir {
 			res.Reason = fmt.Sprintf("a scale-%s is in flight (request %s, until %s)", op.Direction, op.RequestID, op.Deadline.UTC().Format(time.RFC3339))
@@ -389,18 +407,21 @@ func Decide(pol *Policy, pool *spec.Pool, st *State, dir string, now time.Time) 
 			res.Reason = fmt.Sprintf("scale-in cooldown until %s", next.UTC().Format(time.RFC3339))
 			return res
 		}
-		have := size - removing
+		have := size - nremoving
 		if have <= pol.MinSize {
-			res.Reason = fmt.Sprintf("at min_size %d (%d servers, %d being removed)", pol.MinSize, size, removing)
+			res.Reason = fmt.Sprintf("at min_size %d (%d servers, %d being removed)", pol.MinSize, size, nremoving)
 			return res
 		}
 		n := min(inStep, have-pol.MinSize)
-		// Avi's sample removes the last servers: the newest.
-		for i := len(pool.Servers) - 1; i >= 0 && len(res.Candidates) < n; i-- {
-			s := pool.Servers[i]
-			id := ServerID{IP: IPAddr{Addr: s.IP, Type: ipType(s.IP)}, Port: pool.ServerPort(&s), Hostname: s.Hostname}
-			if !removed[id] {
-				res.Candidates = append(res.Candidates, id)
+		// The servers scale-outs added go first, then the others; each
+		// the last first, as Avi's sample removes the newest.
+		for _, scaled := range []bool{true, false} {
+			for i := len(pool.Servers) - 1; i >= 0 && len(res.Candidates) < n; i-- {
+				s := pool.Servers[i]
+				id := ServerID{IP: IPAddr{Addr: s.IP, Type: ipType(s.IP)}, Port: pool.ServerPort(&s), Hostname: s.Hostname}
+				if (indexServer(st.ScaledOut, id) >= 0) == scaled && indexServer(removing, id) < 0 {
+					res.Candidates = append(res.Candidates, id)
+				}
 			}
 		}
 		if len(res.Candidates) == 0 {
@@ -408,9 +429,20 @@ func Decide(pol *Policy, pool *spec.Pool, st *State, dir string, now time.Time) 
 			return res
 		}
 		res.Decision, res.Count = DecisionScaleIn, len(res.Candidates)
-		res.Reason = fmt.Sprintf("%d servers, %d being removed, min_size %d", size, removing, pol.MinSize)
+		res.Reason = fmt.Sprintf("%d servers, %d being removed, min_size %d", size, nremoving, pol.MinSize)
 	}
 	return res
+}
+
+// indexServer returns the index in list of the server with s's address
+// and port, or -1.
+func indexServer(list []ServerID, s ServerID) int {
+	for i, l := range list {
+		if l.IP.Addr == s.IP.Addr && l.Port == s.Port {
+			return i
+		}
+	}
+	return -1
 }
 
 func ipType(ip string) string {

@@ -61,6 +61,7 @@ func TestDecide(t *testing.T) {
 		{name: "in clamped to min", size: 2, dir: In, decision: DecisionScaleIn, count: 1, cands: []ServerID{id(2)}},
 		{name: "in at min", size: 1, dir: In, decision: DecisionSkipped, reason: "at min_size 1 (1 servers, 0 being removed)"},
 		{name: "in cooldown", size: 4, dir: In, st: State{LastScalein: t0.Add(-time.Minute)}, decision: DecisionSkipped, reason: "scale-in cooldown until 2026-11-26T12:01:00Z"},
+		{name: "in takes scaled-out servers first", size: 4, dir: In, st: State{ScaledOut: []ServerID{id(2)}}, decision: DecisionScaleIn, count: 2, cands: []ServerID{id(2), id(4)}},
 		{name: "in skips servers being removed", size: 4, dir: In, st: State{InFlight: []Operation{op(In, 1, time.Minute, id(4))}}, decision: DecisionScaleIn, count: 2, cands: []ServerID{id(3), id(2)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -266,7 +267,8 @@ func TestCooldownMaxAndReports(t *testing.T) {
 	b, _ := json.Marshal(spec.Pool{Servers: servers(2), AutoscalePolicy: "web-policy"})
 	r.apply(spec.KindPool, "web", string(b))
 	ev, err := events.New("SERVER_AUTOSCALE_OUT_COMPLETE", "pool", "web", map[string]any{
-		"server_autoscaleout_complete_info": map[string]any{"nscaleout": 1, "request_id": first.RequestID},
+		"server_autoscaleout_complete_info": map[string]any{"nscaleout": 1, "request_id": first.RequestID,
+			"scaled_out_servers": []any{map[string]any{"ip": map[string]any{"addr": "10.0.0.2", "type": "V4"}, "port": 8080, "hostname": "web-2"}}},
 	}, "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -278,6 +280,9 @@ func TestCooldownMaxAndReports(t *testing.T) {
 	for {
 		st, _ := m.State(ctx, "web")
 		if len(st.InFlight) == 0 {
+			if len(st.ScaledOut) != 1 || st.ScaledOut[0].IP.Addr != "10.0.0.2" {
+				t.Fatalf("scaled out %+v", st.ScaledOut)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -314,6 +319,28 @@ func TestCooldownMaxAndReports(t *testing.T) {
 	}
 	if got := len(r.events("SERVER_AUTOSCALE_OUT")); got != 2 {
 		t.Fatalf("%d SERVER_AUTOSCALE_OUT, want 2", got)
+	}
+	// The scale-in's report forgets the server it removed.
+	ev, err = events.New("SERVER_AUTOSCALE_IN_COMPLETE", "pool", "web", map[string]any{
+		"server_autoscalein_complete_info": map[string]any{"nscalein": 1, "request_id": in.RequestID,
+			"scaled_in_servers": []any{map[string]any{"ip": map[string]any{"addr": "10.0.0.2", "type": "V4"}, "port": 8080}}},
+	}, "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.bus.Publish(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		st, _ := m.State(ctx, "web")
+		if len(st.InFlight) == 0 && len(st.ScaledOut) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the scale-in's report: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
