@@ -173,7 +173,9 @@ func TestAutoscaleEndToEnd(t *testing.T) {
 		t.Skip("the ControlScript sandbox needs root")
 	}
 	sim := vcsim.Start(t)
-	sim.AssignIPsFrom("web-", 200*time.Millisecond, "127.0.0.2")
+	// The guest reports its address a while after power-on, as a real
+	// one does, so the scale-out runs long enough to follow it live.
+	sim.AssignIPsFrom("web-", 1500*time.Millisecond, "127.0.0.2")
 	b1 := startBackend(t, "127.0.0.1:0", "one")
 	port := b1.addr[strings.LastIndexByte(b1.addr, ':')+1:]
 	b2 := startBackend(t, "127.0.0.2:"+port, "two")
@@ -272,6 +274,33 @@ spec:
 	}
 	defer stopLoad()
 
+	// The scale-out's progress lines arrive while it runs.
+	live := make(chan string, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		var id string
+		for id == "" && ctx.Err() == nil {
+			list, _ := cl.ListExecutions(ctx, "vcenter-scale-out", "", 10)
+			if len(list) > 0 {
+				id = list[0].ID
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		seen := ""
+		_, _ = cl.FollowExecutionLogs(ctx, id, func(_ string, data []byte) error {
+			if strings.Contains(string(data), "clone started") && seen == "" {
+				ex, err := cl.GetExecution(ctx, id)
+				if err == nil {
+					seen = ex.Status
+				}
+			}
+			return nil
+		})
+		live <- seen
+	}()
+
 	// Scale-out: one VM cloned, its server added, traffic on both.
 	e.eventually("the pool to get the cloned server", 90*time.Second, func() bool { return len(e.pool("web").Servers) == 2 })
 	added := e.pool("web").Servers[1]
@@ -289,6 +318,14 @@ spec:
 	}
 	if vms := clones(); len(vms) != 1 || vms[0].Name != added.Hostname || vms[0].PowerState != "poweredOn" || vms[0].IP != "127.0.0.2" {
 		t.Fatalf("VMs %+v, want one powered-on %s at 127.0.0.2", vms, added.Hostname)
+	}
+	select {
+	case status := <-live:
+		if status != "running" {
+			t.Fatalf("the progress line \"clone started\" arrived with the execution %q, want running", status)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("following the scale-out's logs did not end")
 	}
 	before := b2.hits.Load()
 	e.eventually("traffic on the new server", 20*time.Second, func() bool { return b2.hits.Load() > before+20 })

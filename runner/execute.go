@@ -233,6 +233,7 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 			c.src.Close()
 		}()
 	}
+	stopLive := r.liveOutput(ex, stdout, stderr, secretVals)
 	status := make(chan ShimStatus, 1)
 	go func() { status <- proc.status() }()
 	type result struct {
@@ -270,6 +271,7 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 			res = <-waited
 		}
 	}
+	stopLive()
 	st := <-status
 	if st.Started != nil {
 		ex.FirstLine = st.Started
@@ -534,12 +536,7 @@ func (c *capture) Write(p []byte) (int, error) {
 func (c *capture) result(secrets []string) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := c.buf.String()
-	for _, v := range secrets {
-		if len(v) >= 3 {
-			s = strings.ReplaceAll(s, v, "<secret>")
-		}
-	}
+	s := mask(c.buf.String(), secrets)
 	if c.dropped > 0 {
 		s += fmt.Sprintf("\n[vigil: output truncated: %d more bytes not kept]\n", c.dropped)
 		return s, true
@@ -547,7 +544,77 @@ func (c *capture) result(secrets []string) (string, bool) {
 	return s, false
 }
 
+// live returns the complete lines kept so far, secrets masked, for a run
+// still going: a line still being written, and an end that could be the
+// start of a secret, wait for the next look.
+func (c *capture) live(secrets []string) string {
+	c.mu.Lock()
+	b := c.buf.Bytes()
+	s := string(b[:bytes.LastIndexByte(b, '\n')+1])
+	c.mu.Unlock()
+	s = mask(s, secrets)
+	for _, v := range secrets {
+		if len(v) < 3 {
+			continue
+		}
+		for k := min(len(v)-1, len(s)); k > 0; k-- {
+			if strings.HasSuffix(s, v[:k]) {
+				s = s[:len(s)-k]
+				break
+			}
+		}
+	}
+	return s
+}
+
+// mask replaces each secret value of 3 bytes or more in s.
+func mask(s string, secrets []string) string {
+	for _, v := range secrets {
+		if len(v) >= 3 {
+			s = strings.ReplaceAll(s, v, "<secret>")
+		}
+	}
+	return s
+}
+
 var _ io.Writer = (*capture)(nil)
+
+// liveOutputInterval is how often a running execution's record gets the
+// output written since the last look, for `vigil executions logs -f`. A
+// run that ends sooner is written once, at its end.
+const liveOutputInterval = 250 * time.Millisecond
+
+// liveOutput writes the complete lines of a running execution's output to
+// its record every liveOutputInterval while they grow; the returned stop
+// ends it and returns once no write is in progress.
+func (r *Runner) liveOutput(ex *Execution, stdout, stderr *capture, secrets []string) (stop func()) {
+	snap := *ex
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(liveOutputInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			out, errs := stdout.live(secrets), stderr.live(secrets)
+			if len(out) == len(snap.Stdout) && len(errs) == len(snap.Stderr) {
+				continue
+			}
+			snap.Stdout, snap.Stderr = out, errs
+			if err := r.save(context.Background(), &snap); err != nil {
+				r.log.Warn("record live output", "id", ex.ID, "err", err)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
 
 func sortExecutions(l []*Execution) {
 	sort.Slice(l, func(i, j int) bool { return l[i].ID > l[j].ID })

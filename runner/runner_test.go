@@ -197,6 +197,55 @@ sys.stdout.write("x" * 5000)
 	}
 }
 
+// TestLiveOutput: a running execution's record gets its complete output
+// lines as they come, secrets masked, without a line still being written
+// or a secret's first bytes.
+func TestLiveOutput(t *testing.T) {
+	h := newHarness(t, nil)
+	spec, _ := json.Marshal(config.SecretSpec{Data: map[string]string{"token": "tok-123456"}})
+	if _, err := h.store.Apply(context.Background(), []*config.Object{{Kind: "Secret", Name: "api", Spec: spec}}, config.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.script(t, "slow", `{"source": `+src(`import os, sys, time
+print("step 1 token=" + os.environ["TOKEN"])
+sys.stdout.write("step 2 half")
+sys.stdout.write(" token=" + os.environ["TOKEN"][:4])
+sys.stdout.flush()
+print("oops", file=sys.stderr)
+time.sleep(3)
+print(os.environ["TOKEN"][4:] + " done")
+`)+`, "secrets": ["api"]}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ex, err := h.r.Submit(ctx, RunRequest{Script: "slow", User: "tester"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live *Execution
+	for live == nil {
+		got, err := h.r.Get(ctx, ex.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == StatusRunning && got.Stdout != "" && got.Stderr != "" {
+			live = got
+		} else if Final(got.Status) {
+			t.Fatalf("the run ended (%s) before its output was seen while running", got.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if live.Stdout != "step 1 token=<secret>\n" || live.Stderr != "oops\n" {
+		t.Fatalf("live output %q %q", live.Stdout, live.Stderr)
+	}
+	final, err := h.r.Wait(ctx, ex.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.Stdout != "step 1 token=<secret>\nstep 2 half token=<secret> done\n" {
+		t.Fatalf("final output %q", final.Stdout)
+	}
+}
+
 func TestRecoverOrphanedRun(t *testing.T) {
 	h := newHarness(t, nil)
 	h.script(t, "s", `{"source": "print(1)\n", "retry": {"count": 1, "backoff": "1s"}}`)
