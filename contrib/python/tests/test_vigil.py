@@ -693,6 +693,7 @@ class ImportTest(unittest.TestCase):
         loaded = res.stdout.split()
         self.assertEqual([m for m in loaded if m != "vigil" and not m.startswith("vigil.")], [],
                          "import vigil loaded more than vigil itself")
+        self.assertNotIn("vigil.notify", loaded, "import vigil loaded vigil.notify")
         vigil.preload()
         self.assertIn("http.client", sys.modules)
 
