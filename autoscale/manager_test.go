@@ -29,8 +29,10 @@ func servers(n int) []spec.Server {
 
 func TestDecide(t *testing.T) {
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	pol := &Policy{MinSize: 1, MaxSize: 4, MaxScaleoutStep: 2, MaxScaleinStep: 2,
-		ScaleoutCooldown: dur(time.Minute), ScaleinCooldown: dur(2 * time.Minute)}
+	pol := &Policy{
+		MinSize: 1, MaxSize: 4, MaxScaleoutStep: 2, MaxScaleinStep: 2,
+		ScaleoutCooldown: dur(time.Minute), ScaleinCooldown: dur(2 * time.Minute),
+	}
 	op := func(dir string, n int, deadline time.Duration, ids ...ServerID) Operation {
 		return Operation{RequestID: "r-" + dir, Direction: dir, Count: n, Servers: ids, Started: t0.Add(-time.Minute), Deadline: t0.Add(deadline)}
 	}
@@ -267,8 +269,10 @@ func TestCooldownMaxAndReports(t *testing.T) {
 	b, _ := json.Marshal(spec.Pool{Servers: servers(2), AutoscalePolicy: "web-policy"})
 	r.apply(spec.KindPool, "web", string(b))
 	ev, err := events.New("SERVER_AUTOSCALE_OUT_COMPLETE", "pool", "web", map[string]any{
-		"server_autoscaleout_complete_info": map[string]any{"nscaleout": 1, "request_id": first.RequestID,
-			"scaled_out_servers": []any{map[string]any{"ip": map[string]any{"addr": "10.0.0.2", "type": "V4"}, "port": 8080, "hostname": "web-2"}}},
+		"server_autoscaleout_complete_info": map[string]any{
+			"nscaleout": 1, "request_id": first.RequestID,
+			"scaled_out_servers": []any{map[string]any{"ip": map[string]any{"addr": "10.0.0.2", "type": "V4"}, "port": 8080, "hostname": "web-2"}},
+		},
 	}, "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -322,8 +326,10 @@ func TestCooldownMaxAndReports(t *testing.T) {
 	}
 	// The scale-in's report forgets the server it removed.
 	ev, err = events.New("SERVER_AUTOSCALE_IN_COMPLETE", "pool", "web", map[string]any{
-		"server_autoscalein_complete_info": map[string]any{"nscalein": 1, "request_id": in.RequestID,
-			"scaled_in_servers": []any{map[string]any{"ip": map[string]any{"addr": "10.0.0.2", "type": "V4"}, "port": 8080}}},
+		"server_autoscalein_complete_info": map[string]any{
+			"nscalein": 1, "request_id": in.RequestID,
+			"scaled_in_servers": []any{map[string]any{"ip": map[string]any{"addr": "10.0.0.2", "type": "V4"}, "port": 8080}},
+		},
 	}, "test", time.Now())
 	if err != nil {
 		t.Fatal(err)

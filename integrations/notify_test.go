@@ -833,7 +833,7 @@ func checkWebhook(ex exchange, secret string, tolerance int64) error {
 		return fmt.Errorf("type %q", doc.Type)
 	}
 	if _, err := time.Parse(time.RFC3339, doc.Timestamp); err != nil {
-		return fmt.Errorf("timestamp %q is not ISO 8601: %v", doc.Timestamp, err)
+		return fmt.Errorf("timestamp %q is not ISO 8601: %w", doc.Timestamp, err)
 	}
 	if doc.Data == nil {
 		return errors.New("no data")
@@ -845,7 +845,6 @@ func checkWebhook(ex exchange, secret string, tolerance int64) error {
 
 type vendorCase struct {
 	name, prefix string
-	secrets      map[string]string // the Secret keys' environment
 	// env points the script at the fake.
 	env func(base string) map[string]string
 	// ok is the vendor's answer to a request that succeeds.
@@ -1270,8 +1269,10 @@ func TestServiceNowIncidentLifecycle(t *testing.T) {
 	t.Parallel()
 	sn := newFakeServiceNow(t, "vigil.integration", "SECRET-pw")
 	f := newFake(t, sn.serve)
-	env := map[string]string{"SERVICENOW_INSTANCE_URL": f.URL + "/", "SERVICENOW_USER": "vigil.integration", "SERVICENOW_PASSWORD": "SECRET-pw",
-		"SERVICENOW_ASSIGNMENT_GROUP": "287ebd7da9fe198100f92cc8d1d2154e"}
+	env := map[string]string{
+		"SERVICENOW_INSTANCE_URL": f.URL + "/", "SERVICENOW_USER": "vigil.integration", "SERVICENOW_PASSWORD": "SECRET-pw",
+		"SERVICENOW_ASSIGNMENT_GROUP": "287ebd7da9fe198100f92cc8d1d2154e",
+	}
 	steps := []struct {
 		alert map[string]any
 		out   string

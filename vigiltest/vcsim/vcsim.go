@@ -108,8 +108,10 @@ func Start(tb testing.TB) *Sim {
 		tb.Fatalf("vcsim: create model: %v", err)
 	}
 	m.Service.TLS = new(tls.Config)
-	s := &Sim{User: User, Password: Password, model: m, failAfter: -1, nextIP: netip.MustParseAddr("10.20.0.10"),
-		stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Sim{
+		User: User, Password: Password, model: m, failAfter: -1, nextIP: netip.MustParseAddr("10.20.0.10"),
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
 	m.Map().Handler = s.handler
 	ctx := s.context()
 	for _, e := range ctx.Map.All("VirtualMachine") {
@@ -425,7 +427,7 @@ type failingClone struct {
 
 // CloneVMTask runs the simulator's clone to its end, then fails the task.
 func (vm *failingClone) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) soap.HasFault {
-	ctx.Session.Registry.Remove(ctx, vm.Self)
+	ctx.Session.Remove(ctx, vm.Self)
 	task := simulator.CreateTask(vm.VirtualMachine, "cloneVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 		body, ok := vm.VirtualMachine.CloneVMTask(ctx, req).(*methods.CloneVM_TaskBody)
 		if !ok || body.Res == nil {
