@@ -72,6 +72,11 @@ type Options struct {
 	// NoWarmPool starts every ControlScript in a fresh interpreter instead
 	// of forking it from a warm one.
 	NoWarmPool bool
+	// CgroupParent is the cgroup that holds this instance's runs; at start
+	// the runs' cgroups left in it are removed. Default
+	// "vigil-<8 hex digits>" from the data directory's path, so that
+	// instances with their own data directories never touch each other's.
+	CgroupParent string
 	// RunDir holds each run's files and the API's unix socket. Default
 	// /run/vigil-runs.
 	RunDir string

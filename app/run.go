@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -97,8 +98,13 @@ func (o Options) validate() error {
 	if o.EventsMaxAge < 0 || o.EventsMaxBytes < 0 {
 		return errors.New("--events-max-age and --events-max-bytes must not be negative")
 	}
+	if o.CgroupParent != "" && !cgroupParentRE.MatchString(o.CgroupParent) {
+		return fmt.Errorf("--cgroup-parent %q: want a relative path of [A-Za-z0-9_.-] components, such as vigil or vigil/prod", o.CgroupParent)
+	}
 	return nil
 }
+
+var cgroupParentRE = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$`)
 
 // Run starts every role of vigil in this process and blocks until ctx ends,
 // then drains and stops. SIGHUP reloads the --config files.

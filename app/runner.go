@@ -65,10 +65,26 @@ func startRunner(ctx context.Context, opts Options, bus *events.Bus, store *conf
 		NC: bus.Conn(), JS: bus.JetStream(), Store: store, Events: bus, Tokens: issuer, Logger: log,
 		DataDir: opts.DataDir, RunDir: runDir, APIURL: apiURL, APISocket: sock, Version: opts.Version,
 		PoolSize: opts.RunnerPoolSize, Grace: opts.ShutdownTimeout, NoWarmPool: opts.NoWarmPool,
+		CgroupParent: cgroupParent(opts),
 	})
 	if err != nil {
 		sockLn.Close()
 		return nil, nil, err
 	}
 	return r, sockLn, nil
+}
+
+// cgroupParent is the cgroup of this instance's runs: the option, else
+// one named after the data directory, so that two instances on a host
+// (each with its own data directory) never sweep each other's runs.
+func cgroupParent(opts Options) string {
+	if opts.CgroupParent != "" {
+		return opts.CgroupParent
+	}
+	dir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		dir = opts.DataDir
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return "vigil-" + hex.EncodeToString(sum[:4])
 }

@@ -59,6 +59,7 @@ SIGHUP reloads the --config files. Logs are JSON on stderr.`,
 	f.BoolVar(&opts.NoDataPlane, "no-dataplane", false, "do not serve virtual services in this process")
 	f.IntVar(&opts.RunnerPoolSize, "runner-pool-size", 8, "ControlScripts running at once")
 	f.BoolVar(&opts.NoWarmPool, "no-warm-pool", false, "start every ControlScript in a fresh interpreter (slower; no fork server)")
+	f.StringVar(&opts.CgroupParent, "cgroup-parent", "", "the cgroup holding this instance's runs, one per instance on a host (default vigil-<8 hex digits of the data directory's path>)")
 	f.StringVar(&opts.RunDir, "run-dir", "", "directory for each run's files and the API's unix socket (default /run/vigil-runs/<id of the data dir>)")
 	f.IntVar(&opts.NATSReplicas, "nats-replicas", 1, "replicas of vigil's streams and config bucket on a NATS cluster (with --nats-url)")
 	f.BoolVar(&opts.SyncAlways, "sync-always", false, "fsync every JetStream write: slower, but nothing is lost on power loss")

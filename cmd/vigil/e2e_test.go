@@ -837,3 +837,44 @@ func TestBinaryLeavesTestHelpersOut(t *testing.T) {
 		t.Fatal("no dependencies in the build info")
 	}
 }
+
+// TestTwoInstancesOnOneHost: a second `vigil serve` with its own data
+// directory starts while the first runs a script, and leaves that run
+// alone (each instance sweeps only its own cgroup parent).
+func TestTwoInstancesOnOneHost(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the sandbox needs root")
+	}
+	a := startServer(t, t.TempDir(), nil)
+	yaml := scriptYAML("slow", "import time\nprint('started', flush=True)\ntime.sleep(3)\nprint('done')", "")
+	if _, errOut, code := a.CLI(t, yaml, "apply", "-f", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	done := make(chan string, 1)
+	go func() {
+		out, errOut, code := a.CLI(t, "", "run", "slow", "--wait")
+		done <- fmt.Sprintf("%d %q %q", code, out, errOut)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(runningList(t, a), "running") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the run did not start\n%s", a.Logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b := startServer(t, t.TempDir(), nil)
+	if _, errOut, code := b.CLI(t, yaml, "apply", "-f", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if out, errOut, code := b.CLI(t, "", "run", "slow", "--wait"); code != 0 || out != "started\ndone\n" {
+		t.Fatalf("run on the second instance: %d %q %q", code, out, errOut)
+	}
+	if got := <-done; got != `0 "started\ndone\n" ""` {
+		t.Fatalf("run on the first instance: %s\n%s", got, a.Logs())
+	}
+	// A cgroup parent that is not a path of plain names is refused.
+	_, errOut, code := a.CLI(t, "", "serve", "--data-dir", t.TempDir(), "--cgroup-parent", "../escape")
+	if code == 0 || !strings.Contains(errOut, `--cgroup-parent "../escape": want a relative path`) {
+		t.Fatalf("serve --cgroup-parent ../escape: %d %q", code, errOut)
+	}
+}
