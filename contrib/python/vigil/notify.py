@@ -38,7 +38,6 @@ import datetime
 import hashlib
 import http.client
 import json
-import os
 import random
 import re
 import sys
@@ -50,6 +49,7 @@ import urllib.request
 from ._contract import alert as _alert
 from ._errors import AlertError
 from ._version import __version__
+from .params import Failure, number, param, secret
 
 __all__ = [
     "Failure", "Retryable", "main",
@@ -61,15 +61,7 @@ __all__ = [
 
 
 # ---- failing ------------------------------------------------------------------
-
-class Failure(Exception):
-    """The run failed; str() is the one-line reason. status is the HTTP
-    status of the answer that caused it, else None."""
-
-    def __init__(self, why, status=None):
-        super().__init__(why)
-        self.status = status
-
+# Failure, and the readers param, number and secret, are vigil.params'.
 
 class Retryable(Exception):
     """An attempt failed in a way worth repeating. wait is the server's
@@ -94,42 +86,7 @@ def main(name, fn):
     sys.exit(code)
 
 
-# ---- parameters, secrets and the alert ------------------------------------------
-
-def param(name, default=""):
-    """The environment variable name, stripped; default when unset or blank."""
-    value = os.environ.get(name, "").strip()
-    return value if value else default
-
-
-def number(name, default, lo, hi):
-    """The environment variable name as a float in [lo, hi]; default when
-    unset or blank. Anything else is a Failure naming the variable."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise Failure("%s must be a number, got %r" % (name, raw[:40])) from None
-    if not lo <= value <= hi:
-        raise Failure("%s must be between %g and %g, got %s" % (name, lo, hi, raw[:40]))
-    return value
-
-
-def secret(key, required=True):
-    """The value of the Secret key `key`, which the runner puts in the
-    environment upper-cased with every character other than [A-Za-z0-9_]
-    made '_' (webhook_url: WEBHOOK_URL). A missing one is a Failure naming
-    the key and the variable, unless required is false ("" then). The value
-    itself never appears in a message."""
-    env = re.sub(r"[^A-Za-z0-9_]", "_", key).upper()
-    value = os.environ.get(env, "").strip()
-    if not value and required:
-        raise Failure("secret key %s is not set (env %s): add it to a Secret listed in the "
-                      "ControlScript's secrets" % (key, env))
-    return value
-
+# ---- the alert -------------------------------------------------------------------
 
 def alert(raw=None):
     """vigil.alert(raw): the alert of sys.argv[1], parsed. One that is
