@@ -90,6 +90,9 @@ comes with (an ActionGroup running the script; for vCenter, the AlertConfig
 on SERVER_AUTOSCALE_OUT or _IN). The Secrets it reads are not created: the
 command says which are missing and how to create them.
 
+Installing again keeps the parameters the installed ControlScript has and
+--set does not change, and updates the script.
+
 -o yaml or -o json prints the objects instead of applying them, for a file
 that 'vigil apply' or 'vigil serve --config' takes.`,
 		Example: `  vigil integrations install slack
@@ -109,16 +112,27 @@ that 'vigil apply' or 'vigil serve --config' takes.`,
 				}
 				set[k] = v
 			}
-			objs, err := in.Build(set)
-			if err != nil {
-				return usagef("%v", err)
-			}
 			if output.value != "" {
+				objs, err := in.Build(set)
+				if err != nil {
+					return usagef("%v", err)
+				}
 				return e.printObjects(objs, output.value, true)
 			}
 			cl, err := e.client(&cf)
 			if err != nil {
 				return err
+			}
+			kept, err := keepParameters(cmd, cl, in, set)
+			if err != nil {
+				return err
+			}
+			objs, err := in.Build(set)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			if len(kept) > 0 {
+				fmt.Fprintf(e.stderr, "kept from the installed ControlScript %s: %s\n", in.Name, strings.Join(kept, ", "))
 			}
 			results, err := cl.Apply(cmd.Context(), objs, dryRun)
 			if err != nil {
@@ -135,6 +149,35 @@ that 'vigil apply' or 'vigil serve --config' takes.`,
 	cmd.Flags().VarP(output, "output", "o", "print the objects as json or yaml instead of applying them")
 	addClientFlags(cmd, &cf)
 	return cmd
+}
+
+// keepParameters adds to set the parameters that an installed copy of the
+// integration's ControlScript has in its environment and set does not
+// name, so that installing again (say, after an upgrade of vigil) keeps
+// what was set before. It returns their names.
+func keepParameters(cmd *cobra.Command, cl *client.Client, in *integrations.Integration, set map[string]string) ([]string, error) {
+	obj, err := cl.Get(cmd.Context(), "ControlScript", in.Name)
+	var apiErr *client.APIError
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the installed ControlScript %s: %w", in.Name, err)
+	}
+	var spec struct {
+		Env map[string]string `json:"env"`
+	}
+	_ = json.Unmarshal(obj.Spec, &spec)
+	var kept []string
+	for _, p := range in.Parameters {
+		v, ok := spec.Env[p.Name]
+		if _, given := set[p.Name]; given || !ok || v == p.Default {
+			continue
+		}
+		set[p.Name] = v
+		kept = append(kept, p.Name)
+	}
+	return kept, nil
 }
 
 // checkSecrets tells which of the integration's Secrets, or of their keys,

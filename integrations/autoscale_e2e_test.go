@@ -200,6 +200,21 @@ func TestAutoscaleEndToEnd(t *testing.T) {
 		}
 	}
 	e.cli("", "integrations", "install", "vcenter-scale-in", "--set", "DRAIN_SECONDS=1", "--set", "POLL_INTERVAL=0.2")
+	// Installing again keeps what was set and changes what is given.
+	out, errOut, code := s.CLI(t, "", "integrations", "install", "vcenter-scale-out", "--set", "IP_TIMEOUT=90")
+	if code != 0 || !strings.Contains(out, "ControlScript/vcenter-scale-out updated") ||
+		!strings.Contains(errOut, "kept from the installed ControlScript vcenter-scale-out: VCENTER_TEMPLATE, SERVER_PORT, POLL_INTERVAL") {
+		t.Fatalf("install again: %d %q %q", code, out, errOut)
+	}
+	cs, err := cl.Get(context.Background(), "ControlScript", "vcenter-scale-out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var csSpec struct{ Env map[string]string }
+	_ = json.Unmarshal(cs.Spec, &csSpec)
+	if csSpec.Env["VCENTER_TEMPLATE"] != vcsim.Template || csSpec.Env["IP_TIMEOUT"] != "90" || csSpec.Env["SERVER_PORT"] != port {
+		t.Fatalf("env after installing again: %v", csSpec.Env)
+	}
 
 	policy := func(maxSize int, cooldown string) string {
 		return fmt.Sprintf(`kind: AutoscalePolicy
