@@ -243,8 +243,13 @@ func Run(ctx context.Context, opts Options) error {
 		defer sockLn.Close()
 	}
 
+	ids, err := events.OpenIDs(ctx, bus.JetStream(), opts.NATSReplicas)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	copts := controller.Options{
-		Store: store, Bus: bus, Logger: log, Registerer: reg, Gatherer: reg,
+		Store: store, Bus: bus, Logger: log, Registerer: reg, Gatherer: reg, EventIDs: ids,
 		MetricsPublic: opts.MetricsPublic, Version: opts.Version,
 		ExecTokenKey: cipher.Derive("execution-tokens"),
 	}

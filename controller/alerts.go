@@ -131,7 +131,7 @@ func (a *API) handleTestAlerts(w http.ResponseWriter, r *http.Request) {
 	if !a.alertsRequest(w, r) {
 		return
 	}
-	ev, err := a.readEvent(w, r)
+	ev, _, err := a.readEvent(w, r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

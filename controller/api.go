@@ -94,6 +94,17 @@ type Options struct {
 	// ExecTokenKey signs the tokens of executions (see ExecutionToken);
 	// without it scripts get no execution token.
 	ExecTokenKey []byte
+	// EventIDs, when set, remembers the ids that callers give their events
+	// beyond JetStream's duplicate window (events.IDs).
+	EventIDs EventIDs
+}
+
+// EventIDs remembers the ids callers gave to stored events: an event
+// posted again with a remembered id is answered as a duplicate with the
+// first one's sequence, and not stored again.
+type EventIDs interface {
+	Lookup(ctx context.Context, id string) (seq uint64, ok bool, err error)
+	Remember(ctx context.Context, id string, seq uint64) error
 }
 
 // Body limits per route family.
@@ -116,6 +127,7 @@ const keepAliveInterval = 15 * time.Second
 type API struct {
 	store         ObjectStore
 	bus           EventBus
+	ids           EventIDs
 	log           *slog.Logger
 	now           func() time.Time
 	gatherer      prometheus.Gatherer
@@ -153,6 +165,7 @@ func New(opts Options) (*API, error) {
 	a := &API{
 		store:         opts.Store,
 		bus:           opts.Bus,
+		ids:           opts.EventIDs,
 		log:           opts.Logger,
 		now:           opts.Now,
 		gatherer:      opts.Gatherer,

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,14 +41,45 @@ type eventList struct {
 const batchMediaType = "application/cloudevents-batch+json"
 
 // readEvent reads one event from the request body, with the caller as its
-// default source.
-func (a *API) readEvent(w http.ResponseWriter, r *http.Request) (*events.Event, error) {
+// default source, and says whether the caller may have given its id.
+func (a *API) readEvent(w http.ResponseWriter, r *http.Request) (*events.Event, bool, error) {
 	body, err := readBody(w, r, MaxEventBody)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	caller, _ := IdentityFrom(r.Context())
-	return events.Decode(body, "/vigil/api/"+caller.Name, a.now())
+	ev, err := events.Decode(body, "/vigil/api/"+caller.Name, a.now())
+	return ev, idGiven(body), err
+}
+
+// idGiven reports whether an event's JSON may name its id. It errs on the
+// side of yes (a key "id" inside the details counts too): a wrong yes only
+// costs a lookup.
+func idGiven(raw []byte) bool { return bytes.Contains(raw, []byte(`"id"`)) }
+
+// seenID returns the sequence of an event already stored with ev's id
+// beyond JetStream's duplicate window, when there is one. A failed lookup
+// is logged and the event published: the window still holds.
+func (a *API) seenID(ctx context.Context, ev *events.Event) (uint64, bool) {
+	if a.ids == nil {
+		return 0, false
+	}
+	seq, ok, err := a.ids.Lookup(ctx, ev.ID)
+	if err != nil {
+		a.log.Warn("event id lookup", "id", ev.ID, "err", err)
+		return 0, false
+	}
+	return seq, ok
+}
+
+// rememberID records a newly stored event's id.
+func (a *API) rememberID(ctx context.Context, ev *events.Event, res events.PublishResult) {
+	if a.ids == nil || res.Duplicate {
+		return
+	}
+	if err := a.ids.Remember(ctx, ev.ID, res.Seq); err != nil {
+		a.log.Warn("remember event id", "id", ev.ID, "err", err)
+	}
 }
 
 func (a *API) handlePublish(w http.ResponseWriter, r *http.Request) {
@@ -55,15 +87,24 @@ func (a *API) handlePublish(w http.ResponseWriter, r *http.Request) {
 		a.handlePublishBatch(w, r)
 		return
 	}
-	ev, err := a.readEvent(w, r)
+	ev, given, err := a.readEvent(w, r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
+	}
+	if given {
+		if seq, ok := a.seenID(r.Context(), ev); ok {
+			writeJSON(w, http.StatusCreated, publishAnswer{ID: ev.ID, Seq: seq, Duplicate: true})
+			return
+		}
 	}
 	res, err := a.bus.Publish(r.Context(), ev)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
+	}
+	if given {
+		a.rememberID(r.Context(), ev, res)
 	}
 	writeJSON(w, http.StatusCreated, publishAnswer{ID: ev.ID, Seq: res.Seq, Duplicate: res.Duplicate})
 }
@@ -89,6 +130,7 @@ func (a *API) handlePublishBatch(w http.ResponseWriter, r *http.Request) {
 	caller, _ := IdentityFrom(r.Context())
 	source, now := "/vigil/api/"+caller.Name, a.now()
 	evs := make([]*events.Event, len(raws))
+	given := make([]bool, len(raws))
 	for i, raw := range raws {
 		if len(raw) > MaxEventBody {
 			a.writeError(w, r, errBadRequest(fmt.Sprintf("[%d]", i), "event is over the %d-byte limit", MaxEventBody))
@@ -107,16 +149,35 @@ func (a *API) handlePublishBatch(w http.ResponseWriter, r *http.Request) {
 			a.writeError(w, r, err)
 			return
 		}
-		evs[i] = ev
+		evs[i], given[i] = ev, idGiven(raw)
 	}
-	res, err := a.bus.PublishBatch(r.Context(), evs)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
+	// Events whose ids were stored beyond the duplicate window are answered
+	// from the ids bucket; the others are published together.
 	out := make([]publishAnswer, len(evs))
+	var send []*events.Event
+	var at []int
 	for i, ev := range evs {
-		out[i] = publishAnswer{ID: ev.ID, Seq: res[i].Seq, Duplicate: res[i].Duplicate}
+		if given[i] {
+			if seq, ok := a.seenID(r.Context(), ev); ok {
+				out[i] = publishAnswer{ID: ev.ID, Seq: seq, Duplicate: true}
+				continue
+			}
+		}
+		send, at = append(send, ev), append(at, i)
+	}
+	if len(send) > 0 {
+		res, err := a.bus.PublishBatch(r.Context(), send)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		for j, ev := range send {
+			i := at[j]
+			out[i] = publishAnswer{ID: ev.ID, Seq: res[j].Seq, Duplicate: res[j].Duplicate}
+			if given[i] {
+				a.rememberID(r.Context(), ev, res[j])
+			}
+		}
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"results": out})
 }

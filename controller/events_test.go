@@ -255,3 +255,75 @@ func FuzzEventFilter(f *testing.F) {
 		}
 	})
 }
+
+// TestEventIDsOutliveTheDuplicateWindow: with the ids bucket, an event
+// posted again with the same id after JetStream's duplicate window (here:
+// a bus that never drops a repeat) is answered as a duplicate with the
+// first sequence and not stored again, alone and in a batch; events
+// without an id are stored each time.
+func TestEventIDsOutliveTheDuplicateWindow(t *testing.T) {
+	bus, err := events.StartBus(context.Background(), events.BusOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Stop)
+	ids, err := events.OpenIDs(context.Background(), bus.JetStream(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(o *Options) { o.EventIDs = ids })
+	var mu sync.Mutex
+	var stored []string
+	e.bus.publishFn = func(_ context.Context, ev *events.Event) (events.PublishResult, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		stored = append(stored, ev.ID)
+		return events.PublishResult{Seq: uint64(len(stored))}, nil
+	}
+	post := func(body string, hdr ...string) map[string]any {
+		t.Helper()
+		resp, out := e.do(t, "POST", "/api/v1/events", e.tokens[RoleScript], body, hdr...)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("publish: %d %s", resp.StatusCode, out)
+		}
+		var ans map[string]any
+		if err := json.Unmarshal(out, &ans); err != nil {
+			t.Fatal(err)
+		}
+		return ans
+	}
+	withID := `{"id": "req-1-complete", "event_id": "SERVER_AUTOSCALE_OUT_COMPLETE", "obj_type": "pool", "obj_name": "web"}`
+	if ans := post(withID); ans["seq"] != 1.0 || ans["duplicate"] != false {
+		t.Fatalf("first: %v", ans)
+	}
+	if ans := post(withID); ans["seq"] != 1.0 || ans["duplicate"] != true || ans["id"] != "req-1-complete" {
+		t.Fatalf("again: %v", ans)
+	}
+	noID := `{"event_id": "CUSTOM", "obj_type": "pool", "obj_name": "web"}`
+	post(noID)
+	post(noID)
+	batch := `[{"id": "req-1-complete", "event_id": "SERVER_AUTOSCALE_OUT_COMPLETE", "obj_type": "pool", "obj_name": "web"},
+	           {"id": "other", "event_id": "CUSTOM", "obj_type": "pool", "obj_name": "web"}]`
+	resp, out := e.do(t, "POST", "/api/v1/events", e.tokens[RoleScript], batch, "Content-Type", "application/cloudevents-batch+json")
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("batch: %d %s", resp.StatusCode, out)
+	}
+	var res struct {
+		Results []publishAnswer `json:"results"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Results) != 2 || res.Results[0] != (publishAnswer{ID: "req-1-complete", Seq: 1, Duplicate: true}) ||
+		res.Results[1].ID != "other" || res.Results[1].Duplicate || res.Results[1].Seq != 4 {
+		t.Fatalf("batch answers %+v", res.Results)
+	}
+	if ans := post(`{"id": "other", "event_id": "CUSTOM", "obj_type": "pool", "obj_name": "web"}`); ans["seq"] != 4.0 || ans["duplicate"] != true {
+		t.Fatalf("batch id again: %v", ans)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stored) != 4 || stored[0] != "req-1-complete" || stored[3] != "other" {
+		t.Fatalf("stored %v", stored)
+	}
+}
