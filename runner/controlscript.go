@@ -231,9 +231,12 @@ func checkControlScript(s *ControlScriptSpec) error {
 	case s.Concurrency < 0 || s.Concurrency > 1000:
 		return config.Errorf("spec.concurrency", "must be from 0 (no bound) to 1000, got %d", s.Concurrency)
 	}
-	for k := range s.Env {
+	for k, v := range s.Env {
 		if !envNameRE.MatchString(k) {
 			return config.Errorf("spec.env."+k, "is not a valid environment variable name")
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return config.Errorf("spec.env."+k, "holds a NUL byte, which an environment variable cannot")
 		}
 		if reservedEnv[k] {
 			return config.Errorf("spec.env."+k, "is set by vigil and cannot be overridden")
