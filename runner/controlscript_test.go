@@ -50,7 +50,7 @@ func TestControlScriptValidation(t *testing.T) {
 		`{"source": "x=1", "limits": {"netwrk": false}}`:            "spec.limits.netwrk",
 		`{"source": "x=1", "env": {"API_TOKEN": "x"}}`:              "spec.env.API_TOKEN",
 		`{"source": "x=1", "env": {"1BAD": "x"}}`:                   "spec.env.1BAD",
-		`{"source": "x=1", "env": {"NUL": "a\u0000b"}}`:             "spec.env.NUL: holds a NUL byte",
+		`{"source": "x=1", "env": {"NUL": "a\u0000b"}}`:             "spec.env.NUL",
 		`{"source": "x=1", "secrets": ["bad name"]}`:                "spec.secrets[0]",
 		`{"source": "x=1", "concurrency": -1}`:                      "spec.concurrency",
 		`{"source": "x=1", "retry": {"count": 0}}`:                  "spec.retry.count",
