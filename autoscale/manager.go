@@ -285,8 +285,10 @@ func (m *Manager) State(ctx context.Context, pool string) (*State, error) {
 // Trigger decides what an alert asks of its pool and, for a scale-out or
 // a scale-in, publishes SERVER_AUTOSCALE_OUT or SERVER_AUTOSCALE_IN. The
 // decision is recorded before the event is published; a trigger with a
-// key already decided publishes that decision's event again (its id makes
-// the bus drop the copy) and returns it.
+// key already decided returns that decision and, while its operation is
+// in flight, publishes its event again (its id makes the bus drop the
+// copy): an operation that ended is not started again by a late retry or
+// a replay.
 func (m *Manager) Trigger(ctx context.Context, t Trigger) (Result, error) {
 	if t.Resolve {
 		return Result{Decision: DecisionSkipped, Reason: "a resolved alert asks for nothing", At: m.now()}, nil
@@ -311,11 +313,17 @@ func (m *Manager) Trigger(ctx context.Context, t Trigger) (Result, error) {
 			ErrConfig, pool.AutoscalePolicy, t.AlertConfig)
 	}
 	var res Result
-	var again bool
+	var again, ended bool
 	err = m.update(ctx, t.ObjName, func(st *State) bool {
 		for _, d := range st.Decisions {
 			if d.Key == t.Key {
-				res, again = d.Result, true
+				res, again, ended = d.Result, true, true
+				now := m.now()
+				for _, op := range st.InFlight {
+					if op.RequestID == res.RequestID && now.Before(op.Deadline) {
+						ended = false
+					}
+				}
 				return false
 			}
 		}
@@ -340,7 +348,7 @@ func (m *Manager) Trigger(ctx context.Context, t Trigger) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if res.Count == 0 {
+	if res.Count == 0 || ended {
 		if !again {
 			m.log.Info("autoscale: skipped", "pool", t.ObjName, "alertconfig", t.AlertConfig, "reason", res.Reason)
 		}

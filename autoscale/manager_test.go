@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,6 +243,26 @@ func TestScaleOutEventAndRedelivery(t *testing.T) {
 	if len(st.InFlight) != 1 || st.InFlight[0].RequestID != res.RequestID {
 		t.Fatalf("in flight %+v", st.InFlight)
 	}
+	// Once the operation has ended (here: past its timeout), a late
+	// redelivery returns the decision and publishes nothing.
+	rec := &counting{Publisher: r.bus}
+	m.opts.Events = rec
+	r.advance(11 * time.Minute)
+	late, err := m.Trigger(ctx, trigger("act-1", "web-load"))
+	if err != nil || late.RequestID != res.RequestID || rec.n.Load() != 0 {
+		t.Fatalf("late redelivery %+v, %v; %d publishes", late, err, rec.n.Load())
+	}
+}
+
+// counting is a Publisher that counts what it publishes.
+type counting struct {
+	Publisher
+	n atomic.Int32
+}
+
+func (c *counting) Publish(ctx context.Context, ev *events.Event) (events.PublishResult, error) {
+	c.n.Add(1)
+	return c.Publisher.Publish(ctx, ev)
 }
 
 // TestCooldownMaxAndReports: cooldown and max_size hold; a scale-out
