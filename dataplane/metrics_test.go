@@ -66,23 +66,7 @@ func TestPoolMetricsAndPrometheus(t *testing.T) {
 	defer p.Stop()
 	waitFor(t, "the virtual service", 5*time.Second, func() bool { return p.Addr("vs") != "" })
 	base := "http://" + p.Addr("vs")
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			resp, err := http.Get(base + "/")
-			if err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	})
+	stopLoad := load(base + "/")
 	resp, err := http.Get(base + "/missing")
 	if err != nil {
 		t.Fatal(err)
@@ -102,8 +86,7 @@ func TestPoolMetricsAndPrometheus(t *testing.T) {
 		}
 		return false
 	})
-	close(stop)
-	wg.Wait()
+	stopLoad()
 	if details["pool"] != "web" || details["servers_up"] != 1.0 || details["servers_total"] != 1.0 {
 		t.Fatalf("POOL_METRICS details: %v", details)
 	}
@@ -166,24 +149,7 @@ func TestPoolMetricsThroughPoolChanges(t *testing.T) {
 	}
 	defer p.Stop()
 	waitFor(t, "the virtual service", 5*time.Second, func() bool { return p.Addr("vs") != "" })
-	base := "http://" + p.Addr("vs")
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if resp, err := http.Get(base + "/"); err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-			time.Sleep(time.Millisecond)
-		}
-	})
-	defer func() { close(stop); wg.Wait() }()
+	defer load("http://" + p.Addr("vs") + "/")()
 	rps := func(from int) []float64 {
 		var out []float64
 		for _, ev := range rec.find("POOL_METRICS")[from:] {
@@ -205,5 +171,30 @@ func TestPoolMetricsThroughPoolChanges(t *testing.T) {
 		if r <= 0 {
 			t.Fatalf("interval %d after the change: requests_per_sec %v (all: %v)", i, r, rps(from))
 		}
+	}
+}
+
+// load sends requests to url, one after another, until the returned stop
+// is called; stop returns once the last one is done.
+func load(url string) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if resp, err := http.Get(url); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
 	}
 }
