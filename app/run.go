@@ -180,7 +180,12 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer emitter.Stop()
+	// The ids producers give, remembered beyond the duplicate window,
+	// serve both the NATS ingest and the API.
 	validator := events.NewValidator(bus, log, nil)
+	if validator.IDs, err = events.OpenIDs(ctx, bus.JetStream(), opts.NATSReplicas); err != nil {
+		return err
+	}
 	if err := validator.Start(ctx); err != nil {
 		return err
 	}
@@ -243,13 +248,8 @@ func Run(ctx context.Context, opts Options) error {
 		defer sockLn.Close()
 	}
 
-	ids, err := events.OpenIDs(ctx, bus.JetStream(), opts.NATSReplicas)
-	if err != nil {
-		ln.Close()
-		return err
-	}
 	copts := controller.Options{
-		Store: store, Bus: bus, Logger: log, Registerer: reg, Gatherer: reg, EventIDs: ids,
+		Store: store, Bus: bus, Logger: log, Registerer: reg, Gatherer: reg, EventIDs: validator.IDs,
 		MetricsPublic: opts.MetricsPublic, Version: opts.Version,
 		ExecTokenKey: cipher.Derive("execution-tokens"),
 	}

@@ -49,13 +49,8 @@ func (a *API) readEvent(w http.ResponseWriter, r *http.Request) (*events.Event, 
 	}
 	caller, _ := IdentityFrom(r.Context())
 	ev, err := events.Decode(body, "/vigil/api/"+caller.Name, a.now())
-	return ev, idGiven(body), err
+	return ev, events.IDGiven(body), err
 }
-
-// idGiven reports whether an event's JSON may name its id. It errs on the
-// side of yes (a key "id" inside the details counts too): a wrong yes only
-// costs a lookup.
-func idGiven(raw []byte) bool { return bytes.Contains(raw, []byte(`"id"`)) }
 
 // seenID returns the sequence of an event already stored with ev's id
 // beyond JetStream's duplicate window, when there is one. A failed lookup
@@ -149,7 +144,7 @@ func (a *API) handlePublishBatch(w http.ResponseWriter, r *http.Request) {
 			a.writeError(w, r, err)
 			return
 		}
-		evs[i], given[i] = ev, idGiven(raw)
+		evs[i], given[i] = ev, events.IDGiven(raw)
 	}
 	// Events whose ids were stored beyond the duplicate window are answered
 	// from the ids bucket; the others are published together.

@@ -53,6 +53,9 @@ type BusOptions struct {
 	ClientPassword string
 	// SyncAlways fsyncs every JetStream write.
 	SyncAlways bool
+	// DuplicateWindow is how long the events and ingest streams drop a
+	// repeated id; default DuplicateWindow (2 minutes).
+	DuplicateWindow time.Duration
 
 	// URL connects to an existing NATS server or cluster instead.
 	URL                   string
@@ -231,7 +234,7 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 		MaxAge:      b.opts.EventsMaxAge,
 		MaxBytes:    b.opts.EventsMaxBytes,
 		MaxMsgSize:  MaxEventSize + 64<<10,
-		Duplicates:  DuplicateWindow,
+		Duplicates:  b.dupWindow(),
 		AllowDirect: true,
 	}, {
 		Name:        IngestStream,
@@ -244,7 +247,7 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 		MaxAge:      24 * time.Hour,
 		MaxBytes:    256 << 20,
 		MaxMsgSize:  MaxEventSize + 64<<10,
-		Duplicates:  DuplicateWindow,
+		Duplicates:  b.dupWindow(),
 	}, {
 		Name:        RejectedStream,
 		Description: "ingested messages that failed validation, with the reason",
@@ -267,6 +270,14 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// dupWindow is the streams' duplicate window.
+func (b *Bus) dupWindow() time.Duration {
+	if b.opts.DuplicateWindow > 0 {
+		return b.opts.DuplicateWindow
+	}
+	return DuplicateWindow
 }
 
 // Conn returns vigil's own NATS connection.

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -47,6 +48,11 @@ func OpenIDs(ctx context.Context, js jetstream.JetStream, replicas int) (*IDs, e
 	}
 	return &IDs{kv: kv}, nil
 }
+
+// IDGiven reports whether an event's JSON may name its id. It errs on the
+// side of yes (a key "id" inside the details counts too): a wrong yes only
+// costs a lookup.
+func IDGiven(raw []byte) bool { return bytes.Contains(raw, []byte(`"id"`)) }
 
 // idKey is an id as a KV key: ids may hold any character.
 func idKey(id string) string {

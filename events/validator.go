@@ -42,6 +42,10 @@ type Validator struct {
 	// OnResult, when set, is called after each message with the event id
 	// (empty when the message was rejected) and the rejection error.
 	OnResult func(eventID string, rejected error)
+	// IDs, when set, remembers the ids producers gave beyond the duplicate
+	// window: a message whose id it knows is acknowledged and not stored
+	// again. Set it before Start.
+	IDs *IDs
 }
 
 // NewValidator returns a validator for bus. now may be nil.
@@ -103,6 +107,14 @@ func (v *Validator) handle(msg jetstream.Msg) {
 	}
 	source := "/nats/" + tail
 	ev, err := Decode(msg.Data(), source, v.now())
+	given := err == nil && v.IDs != nil && IDGiven(msg.Data())
+	if given && v.seen(ev) {
+		_ = msg.Ack()
+		if v.OnResult != nil {
+			v.OnResult(ev.Data.EventID, nil)
+		}
+		return
+	}
 	var f jetstream.PubAckFuture
 	if err == nil {
 		f, err = v.bus.PublishAsync(ev)
@@ -122,7 +134,14 @@ func (v *Validator) handle(msg jetstream.Msg) {
 	}
 	go func() {
 		select {
-		case <-f.Ok():
+		case ack := <-f.Ok():
+			if given && !ack.Duplicate {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				if err := v.IDs.Remember(ctx, ev.ID, ack.Sequence); err != nil {
+					v.log.Warn("remember event id", "id", ev.ID, "err", err)
+				}
+				cancel()
+			}
 			_ = msg.Ack()
 			if v.OnResult != nil {
 				v.OnResult(ev.Data.EventID, nil)
@@ -133,6 +152,18 @@ func (v *Validator) handle(msg jetstream.Msg) {
 		case <-v.done:
 		}
 	}()
+}
+
+// seen reports whether an event with ev's id was stored within IDsTTL. A
+// failed lookup is logged and counts as not seen: the window still holds.
+func (v *Validator) seen(ev *Event) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, ok, err := v.IDs.Lookup(ctx, ev.ID)
+	if err != nil {
+		v.log.Warn("event id lookup", "id", ev.ID, "err", err)
+	}
+	return ok
 }
 
 func (v *Validator) reject(msg jetstream.Msg, reason error) {
