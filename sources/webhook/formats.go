@@ -18,6 +18,9 @@ import (
 	"github.com/vigilhq/vigil/events"
 )
 
+// DefaultEventID is the event id of a json receiver that maps none.
+const DefaultEventID = "WEBHOOK_RECEIVED"
+
 // DetailsKey is the event_details key under which the events built from a
 // payload keep it.
 const DetailsKey = "webhook_received_details"

@@ -285,6 +285,35 @@ spec:
 	}
 }
 
+// TestJSONDefaultEventID: a json receiver that maps no event id makes
+// WEBHOOK_RECEIVED events, with the delivery kept in their details.
+func TestJSONDefaultEventID(t *testing.T) {
+	r := newRig(t, `
+kind: WebhookReceiver
+name: plain
+spec:
+  format: json
+  obj_type: app
+  obj_name: shop
+  auth: {type: none}
+`, rigOpts{})
+	h := map[string]string{"Content-Type": "application/json"}
+	if a := r.post("plain", h, []byte(`{"anything": [1, 2]}`)); a.status != 202 {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+	evs := r.stored()
+	if len(evs) != 1 || evs[0].Type != DefaultEventID || evs[0].Data.ObjType != "app" || evs[0].Data.ObjName != "shop" {
+		t.Fatalf("%+v", evs)
+	}
+	var d struct {
+		Receiver string          `json:"receiver"`
+		Payload  json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(evs[0].Data.EventDetails[DetailsKey], &d); err != nil || d.Receiver != "plain" || !strings.Contains(string(d.Payload), `"anything"`) {
+		t.Fatalf("details %s (%v)", evs[0].Data.EventDetails[DetailsKey], err)
+	}
+}
+
 // Standard Webhooks end to end, with the library fixtures.
 func TestStandardWebhooksDelivery(t *testing.T) {
 	r := newRig(t, `
@@ -446,7 +475,6 @@ func TestValidate(t *testing.T) {
 		{`{"format":"json","event_id":"X"}`, "spec.auth", "{type: none}"},
 		{`{"format":"xml","auth":{"type":"none"}}`, "spec.format", "unknown format"},
 		{`{"auth":{"type":"none"}}`, "spec.format", "required"},
-		{`{"format":"json","auth":{"type":"none"}}`, "spec.event_id", "required"},
 		{`{"format":"json","event_id":"lower","auth":{"type":"none"}}`, "spec.event_id", "must match"},
 		{`{"format":"json","event_id":"X","event_id_path":"a","auth":{"type":"none"}}`, "spec.event_id", "one of"},
 		{`{"format":"json","event_id_expr":"body.","auth":{"type":"none"}}`, "spec.event_id_expr", "line 1"},
@@ -473,6 +501,7 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	for _, ok := range []string{
+		`{"format":"json","auth":{"type":"none"}}`,
 		`{"format":"github","auth":{"type":"hmac","preset":"github","secret":{"name":"gh","key":"token"}}}`,
 		`{"format":"alertmanager","auth":{"type":"basic","username":{"name":"am","key":"u"},"password":{"name":"am","key":"p"}},"dedup_window":"48h","rate_limit":{"rps":50}}`,
 		`{"format":"standard-webhooks","auth":{"type":"hmac","preset":"standard-webhooks","secret":{"name":"s","key":"k"},"tolerance":"10m"}}`,

@@ -55,7 +55,8 @@ type Spec struct {
 	// or EventIDPath, a dotted path into the JSON body ("data.kind"); or
 	// EventIDExpr, a CEL expression over body and headers that yields a
 	// string. A value read from the body is upper-cased and every
-	// character outside A-Z, 0-9 and '_' becomes '_'.
+	// character outside A-Z, 0-9 and '_' becomes '_'. For json, none of
+	// the three means DefaultEventID.
 	EventID     string `json:"event_id,omitempty"`
 	EventIDPath string `json:"event_id_path,omitempty"`
 	EventIDExpr string `json:"event_id_expr,omitempty"`
@@ -278,7 +279,8 @@ func compile(name string, raw json.RawMessage) (*receiver, error) {
 		return nil, config.Errorf("spec.format", "cloudevents events carry their own type and subject; remove the event_id and obj_* mappings")
 	}
 	if s.Format == FormatJSON && rc.m.eventID == nil {
-		return nil, config.Errorf("spec.event_id", "is required for format json: give event_id, event_id_path or event_id_expr")
+		// Without a mapping, every delivery is a WEBHOOK_RECEIVED event.
+		rc.m.eventID = &value{field: "event_id", fixed: DefaultEventID, isFixed: true}
 	}
 	return rc, nil
 }
