@@ -49,6 +49,7 @@ var knownRoutes = map[string]struct {
 	"GET /api/v1/deadletters":                {AuthToken, PermRead},
 	"POST /api/v1/deadletters/{seq}/replay":  {AuthToken, PermRun},
 	"POST /hooks/{name}":                     {AuthReceiver, PermNone},
+	"OPTIONS /hooks/{name}":                  {AuthReceiver, PermNone},
 }
 
 // concretePath fills a route's wildcards with values that exist in the

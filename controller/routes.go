@@ -215,6 +215,10 @@ func (a *API) routeTable() []Route {
 			Summary: "A webhook receiver; it checks its own auth.", handler: a.handleHook,
 			doc: routeDoc{body: map[string]any{}, resp: map[string]any{}},
 		},
+		{
+			Method: "OPTIONS", Pattern: "/hooks/{name}", Auth: AuthReceiver, Perm: PermNone,
+			Summary: "The CloudEvents webhook handshake (WebHook-Request-Origin) of a cloudevents receiver.", handler: a.handleHook,
+		},
 	}
 }
 
@@ -269,11 +273,13 @@ func (a *API) handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(a.openapi)
 }
 
-// HooksHandler serves POST /hooks/{name} and nothing else, for a listener
+// HooksHandler serves /hooks/{name} (POST, and OPTIONS for the CloudEvents
+// handshake) and nothing else, for a listener
 // of its own; the routes answer as on the API listener.
 func (a *API) HooksHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /hooks/{name}", a.handleHook)
+	mux.HandleFunc("OPTIONS /hooks/{name}", a.handleHook)
 	return mux
 }
 

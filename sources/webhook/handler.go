@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -260,8 +262,13 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, rc *receiver, na
 		}
 		return 0, &requestError{status: http.StatusNotFound, code: codeNotFound, object: KindWebhookReceiver + "/" + name, msg: "no such receiver"}
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
+	handshake := r.Method == http.MethodOptions && rc.spec.Format == FormatCloudEvents
+	if r.Method != http.MethodPost && !handshake {
+		allow := http.MethodPost
+		if rc.spec.Format == FormatCloudEvents {
+			allow += ", " + http.MethodOptions
+		}
+		w.Header().Set("Allow", allow)
 		return 0, &requestError{status: http.StatusMethodNotAllowed, code: codeMethodNotAllowed, msg: "use POST"}
 	}
 	if len(rc.allow) > 0 {
@@ -269,6 +276,9 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, rc *receiver, na
 		if err != nil || !rc.allowed(addr) {
 			return 0, &requestError{status: http.StatusForbidden, code: codeForbidden, msg: fmt.Sprintf("client address %s is not allowed", r.RemoteAddr)}
 		}
+	}
+	if handshake {
+		return handshakeCloudEvents(w, r, rc)
 	}
 	if rc.limiter != nil {
 		res := rc.limiter.ReserveN(now, 1)
@@ -492,4 +502,26 @@ func (c *secretCache) lookup(ctx context.Context) secretLookup {
 		}
 		return []byte(v.Reveal()), nil
 	}
+}
+
+// handshakeCloudEvents answers the abuse-protection handshake of the
+// CloudEvents HTTP webhook specification (an OPTIONS request naming the
+// sender in WebHook-Request-Origin): the receiver agrees to deliveries
+// from that origin, at its rate limit when it has one. A request without
+// the header is a 400 naming it.
+func handshakeCloudEvents(w http.ResponseWriter, r *http.Request, rc *receiver) (int, error) {
+	origin := strings.TrimSpace(r.Header.Get("WebHook-Request-Origin"))
+	if origin == "" {
+		return 0, badRequest("WebHook-Request-Origin", "the CloudEvents handshake names its origin in this header")
+	}
+	h := w.Header()
+	h.Set("Allow", http.MethodPost+", "+http.MethodOptions)
+	h.Set("WebHook-Allowed-Origin", origin)
+	if rc.spec.RateLimit != nil {
+		h.Set("WebHook-Allowed-Rate", strconv.Itoa(max(1, int(rc.spec.RateLimit.RPS*60))))
+	} else {
+		h.Set("WebHook-Allowed-Rate", "*")
+	}
+	w.WriteHeader(http.StatusOK)
+	return http.StatusOK, nil
 }

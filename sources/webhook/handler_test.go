@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -311,6 +312,42 @@ spec:
 	}
 	if err := json.Unmarshal(evs[0].Data.EventDetails[DetailsKey], &d); err != nil || d.Receiver != "plain" || !strings.Contains(string(d.Payload), `"anything"`) {
 		t.Fatalf("details %s (%v)", evs[0].Data.EventDetails[DetailsKey], err)
+	}
+}
+
+// TestCloudEventsHandshake: a cloudevents receiver answers the webhook
+// abuse-protection handshake (OPTIONS with WebHook-Request-Origin); other
+// formats answer 405, and a handshake without its origin is a 400.
+func TestCloudEventsHandshake(t *testing.T) {
+	r := newRig(t, `
+kind: WebhookReceiver
+name: ce
+spec:
+  format: cloudevents
+  auth: {type: none}
+  rate_limit: {rps: 2}
+---
+kind: WebhookReceiver
+name: plain
+spec:
+  format: json
+  auth: {type: none}
+`, rigOpts{})
+	a := r.do(http.MethodOptions, "ce", map[string]string{"WebHook-Request-Origin": "eventemitter.example.com"}, nil)
+	if a.status != 200 || a.header.Get("WebHook-Allowed-Origin") != "eventemitter.example.com" ||
+		a.header.Get("WebHook-Allowed-Rate") != "120" || a.header.Get("Allow") != "POST, OPTIONS" {
+		t.Fatalf("handshake: %d %v %s", a.status, a.header, a.body)
+	}
+	a = r.do(http.MethodOptions, "ce", nil, nil)
+	if _, f, _ := a.err(); a.status != 400 || f != "WebHook-Request-Origin" {
+		t.Fatalf("handshake without origin: %d %s", a.status, a.body)
+	}
+	a = r.do(http.MethodOptions, "plain", map[string]string{"WebHook-Request-Origin": "x"}, nil)
+	if a.status != 405 || a.header.Get("Allow") != "POST" {
+		t.Fatalf("json receiver: %d %v", a.status, a.header)
+	}
+	if n := len(r.stored()); n != 0 {
+		t.Fatalf("%d events stored by handshakes", n)
 	}
 }
 

@@ -125,7 +125,13 @@ func (a answer) err() (code, field, msg string) {
 
 func (r *rig) post(name string, h map[string]string, body []byte) answer {
 	r.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, r.srv.URL+"/hooks/"+name, bytes.NewReader(body))
+	return r.do(http.MethodPost, name, h, body)
+}
+
+// do sends a request with method to a receiver.
+func (r *rig) do(method, name string, h map[string]string, body []byte) answer {
+	r.t.Helper()
+	req, err := http.NewRequest(method, r.srv.URL+"/hooks/"+name, bytes.NewReader(body))
 	if err != nil {
 		r.t.Fatal(err)
 	}
