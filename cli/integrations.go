@@ -157,8 +157,7 @@ that 'vigil apply' or 'vigil serve --config' takes.`,
 // what was set before. It returns their names.
 func keepParameters(cmd *cobra.Command, cl *client.Client, in *integrations.Integration, set map[string]string) ([]string, error) {
 	obj, err := cl.Get(cmd.Context(), "ControlScript", in.Name)
-	var apiErr *client.APIError
-	if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
+	if notFound(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -186,9 +185,8 @@ func (e *env) checkSecrets(cmd *cobra.Command, cl *client.Client, in *integratio
 	for _, s := range in.Secrets {
 		var have map[string]bool
 		obj, err := cl.Get(cmd.Context(), "Secret", s.Name)
-		var apiErr *client.APIError
 		switch {
-		case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
+		case notFound(err):
 		case err != nil:
 			return fmt.Errorf("check Secret %s: %w", s.Name, err)
 		default:
@@ -230,4 +228,10 @@ func (e *env) checkSecrets(cmd *cobra.Command, cl *client.Client, in *integratio
 		}
 	}
 	return nil
+}
+
+// notFound reports whether err is the API's 404.
+func notFound(err error) bool {
+	var apiErr *client.APIError
+	return errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound
 }

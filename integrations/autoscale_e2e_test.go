@@ -41,16 +41,6 @@ func startBackend(t *testing.T, addr, name string) *backend {
 	return b
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // e2e drives a `vigil serve` through its API and CLI.
 type e2e struct {
 	t  *testing.T
@@ -179,7 +169,7 @@ func TestAutoscaleEndToEnd(t *testing.T) {
 	b1 := startBackend(t, "127.0.0.1:0", "one")
 	port := b1.addr[strings.LastIndexByte(b1.addr, ':')+1:]
 	b2 := startBackend(t, "127.0.0.2:"+port, "two")
-	vsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	vsAddr := vigiltest.FreeAddr(t)
 
 	s := vigiltest.Start(t, vigilBin, t.TempDir(), nil)
 	cl, err := client.New(client.Options{Addr: s.API, Token: s.Token})

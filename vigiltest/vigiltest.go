@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +32,18 @@ func Build(dir string) (string, error) {
 		return "", fmt.Errorf("build vigil: %w", err)
 	}
 	return bin, nil
+}
+
+// FreeAddr returns a loopback address with a port that was free a moment
+// ago, for a listener a child process opens.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // Server is a `vigil serve` child process.

@@ -18,16 +18,6 @@ import (
 	"github.com/vigilhq/vigil/vigiltest"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func indent(s, pad string) string {
 	return pad + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+pad)
 }
@@ -68,7 +58,7 @@ func backendMux(release <-chan struct{}) http.Handler {
 // events of the pool's server going down and up.
 func TestDataPlane(t *testing.T) {
 	release := make(chan struct{})
-	backendAddr := freeAddr(t)
+	backendAddr := vigiltest.FreeAddr(t)
 	bl, err := net.Listen("tcp", backendAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +68,7 @@ func TestDataPlane(t *testing.T) {
 	defer backend.Close()
 
 	s := startServer(t, t.TempDir(), nil)
-	httpAddr, httpsAddr := freeAddr(t), freeAddr(t)
+	httpAddr, httpsAddr := vigiltest.FreeAddr(t), vigiltest.FreeAddr(t)
 	certPEM, keyPEM, roots := vigiltest.SelfSigned(t)
 	host, port, _ := net.SplitHostPort(backendAddr)
 	yaml := fmt.Sprintf(`kind: Secret
