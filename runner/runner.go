@@ -134,6 +134,10 @@ type Runner struct {
 	mu        sync.Mutex
 	running   map[string]context.CancelCauseFunc // execution id → cancel
 	perScript map[string]int
+	// full holds, per script ("" for the whole queue), when a run request
+	// last found its queue full: until a run ends here or fullHold passes,
+	// more requests are refused without a round trip to the bus.
+	full map[string]time.Time
 	stopping  bool
 	wg        sync.WaitGroup
 	stopOnce  sync.Once
@@ -214,7 +218,7 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	opts = opts.withDefaults()
 	r := &Runner{
 		opts: opts, log: opts.Logger.With("component", "runner"),
-		running: map[string]context.CancelCauseFunc{}, perScript: map[string]int{},
+		running: map[string]context.CancelCauseFunc{}, perScript: map[string]int{}, full: map[string]time.Time{},
 	}
 	if _, err := opts.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:                 RunsStream,
@@ -391,6 +395,11 @@ func (r *Runner) Submit(ctx context.Context, req RunRequest) (*Execution, error)
 	if err != nil {
 		return nil, err
 	}
+	if req.ID == "" && r.knownFull(req.Script) {
+		// A request with an id is looked up first: it may have been
+		// queued already.
+		return nil, fmt.Errorf("%s: %w", req.Script, ErrQueueFull)
+	}
 	id := "exec-" + uuid.Must(uuid.NewV7()).String()
 	if req.ID != "" {
 		if u, ok := strings.CutPrefix(req.ID, "exec-"); !ok || uuid.Validate(u) != nil {
@@ -439,11 +448,39 @@ func (r *Runner) queue(ctx context.Context, ex *Execution) error {
 		_ = r.save(context.WithoutCancel(ctx), ex)
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && strings.Contains(strings.ToLower(apiErr.Description), "maximum") {
+			key := ex.Script
+			if !strings.Contains(strings.ToLower(apiErr.Description), "per subject") {
+				key = "" // the whole queue
+			}
+			r.mu.Lock()
+			r.full[key] = r.opts.Now()
+			r.mu.Unlock()
 			return fmt.Errorf("%s: %w", ex.Script, ErrQueueFull)
 		}
 		return fmt.Errorf("queue %s: %w", ex.ID, err)
 	}
 	return nil
+}
+
+// fullHold is how long a full queue is taken to stay full when no run
+// ends in this process (another runner may end one).
+const fullHold = 50 * time.Millisecond
+
+// knownFull reports whether script's queue, or the whole queue, was found
+// full since the last run ended here, less than fullHold ago.
+func (r *Runner) knownFull(script string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.opts.Now()
+	for _, k := range []string{script, ""} {
+		if t, ok := r.full[k]; ok {
+			if now.Sub(t) < fullHold && !now.Before(t) {
+				return true
+			}
+			delete(r.full, k)
+		}
+	}
+	return false
 }
 
 // Get returns an execution.
@@ -667,6 +704,11 @@ func (r *Runner) dispatch(msg jetstream.Msg) {
 		r.run(runCtx, ex, obj, full)
 		stopBeat()
 		_ = msg.Ack()
+		// Its place in the queue is free.
+		r.mu.Lock()
+		delete(r.full, ex.Script)
+		delete(r.full, "")
+		r.mu.Unlock()
 		r.maybeRetry(context.Background(), ex)
 	}()
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,5 +310,102 @@ func TestPerScriptConcurrency(t *testing.T) {
 					a.ID, a.Started, a.Finished, b.ID, b.Started, b.Finished)
 			}
 		}
+	}
+}
+
+// TestQueueFull: a request that finds its script's queue (or the whole
+// queue) full is refused with ErrQueueFull and recorded as rejected; while
+// the queue is known to be full, more requests are refused at once without
+// a record; a run ending frees the place.
+func TestQueueFull(t *testing.T) {
+	var clock atomic.Pointer[time.Time]
+	h := newHarness(t, func(o *Options) {
+		o.PoolSize, o.QueuePerScript, o.QueueMax = 1, 2, 3
+		o.Now = func() time.Time {
+			if c := clock.Load(); c != nil {
+				return *c
+			}
+			return time.Now()
+		}
+	})
+	h.script(t, "slow", `{"source": "import time\ntime.sleep(1)\n"}`)
+	h.script(t, "other", `{"source": "pass\n"}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	submit := func(script string) (*Execution, error) {
+		return h.r.Submit(ctx, RunRequest{Script: script, User: "t"})
+	}
+	records := func(script string) int {
+		l, err := h.r.List(ctx, ExecFilter{Script: script})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(l)
+	}
+	var slow []string
+	for range 2 {
+		ex, err := submit("slow")
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow = append(slow, ex.ID)
+	}
+	// The third finds the queue full: refused, recorded.
+	if _, err := submit("slow"); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("third run: %v, want ErrQueueFull", err)
+	}
+	if n := records("slow"); n != 3 {
+		t.Fatalf("%d records, want 2 queued and 1 rejected", n)
+	}
+	l, _ := h.r.List(ctx, ExecFilter{Script: "slow", Status: StatusRejected})
+	if len(l) != 1 || l[0].Reason != "the run queue is full" {
+		t.Fatalf("rejected records %+v", l)
+	}
+	// Known full: refused at once, nothing recorded; another script's
+	// queue is not full.
+	now := time.Now()
+	clock.Store(&now)
+	for range 5 {
+		if _, err := submit("slow"); !errors.Is(err, ErrQueueFull) {
+			t.Fatalf("run while known full: %v, want ErrQueueFull", err)
+		}
+	}
+	if n := records("slow"); n != 3 {
+		t.Fatalf("%d records after refusals while known full, want 3", n)
+	}
+	// After fullHold with no run ended here, the bus is asked again.
+	later := now.Add(fullHold)
+	clock.Store(&later)
+	if _, err := submit("slow"); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("run after fullHold: %v, want ErrQueueFull", err)
+	}
+	if n := records("slow"); n != 4 {
+		t.Fatalf("%d records, want the bus asked again after fullHold", n)
+	}
+	// The whole queue (3) full: "other" is refused too, then at once.
+	clock.Store(nil)
+	if _, err := submit("other"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := submit("other"); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("run with the whole queue full: %v, want ErrQueueFull", err)
+	}
+	if _, err := submit("other"); !errors.Is(err, ErrQueueFull) || records("other") != 2 {
+		t.Fatalf("run while the whole queue is known full: %v, %d records of other, want 2", err, records("other"))
+	}
+	// The first slow run ends: its place is free.
+	if ex, err := h.r.Wait(ctx, slow[0]); err != nil || ex.Status != StatusSucceeded {
+		t.Fatalf("first run: %v %+v", err, ex)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := submit("slow")
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrQueueFull) || time.Now().After(deadline) {
+			t.Fatalf("run after a run ended: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"os"
@@ -44,7 +45,7 @@ print(json.dumps({
     "main": sorted(k for k in vars(__main__) if k.startswith("__")),
     "spec": repr(__spec__), "loader": type(__loader__).__name__, "package": __package__,
     "cached": repr(__cached__), "doc": __doc__,
-    "pid": os.getpid(), "ppid": os.getppid(), "ids": [os.getuid(), os.geteuid(), os.getgid(), os.getegid(), os.getgroups()],
+    "pid": os.getpid(), "ppid": os.getppid(), "pgid": os.getpgid(0), "sid": os.getsid(0), "ids": [os.getuid(), os.geteuid(), os.getgid(), os.getegid(), os.getgroups()],
     "cwd": os.getcwd(), "env": env, "host": socket.gethostname(),
     "flags": list(sys.flags), "stdout": [sys.stdout.encoding, sys.stdout.line_buffering, sys.stdout.write_through, sys.stdin.name],
     "executable": sys.executable, "dont_write_bytecode": sys.dont_write_bytecode,
@@ -376,5 +377,51 @@ func TestWarmOnlyDefaultInterpreter(t *testing.T) {
 		if want := name == "default"; ex.Warm != want {
 			t.Errorf("%s: warm %v, want %v", name, ex.Warm, want)
 		}
+	}
+}
+
+// TestRunsCannotSignalEachOther: every run is its own process group, so a
+// script's kill(0) and kill(-1) reach only its own run, never another run
+// of the same user forked by the same fork server.
+func TestRunsCannotSignalEachOther(t *testing.T) {
+	for _, mode := range []string{"cold", "warm"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newHarness(t, func(o *Options) { o.NoWarmPool = mode == "cold" })
+			if mode == "warm" {
+				h.waitWarm(t)
+			}
+			h.script(t, "sleeper", `{"source": `+src("import time\nprint('up', flush=True)\ntime.sleep(2)\nprint('survived')\n")+`, "timeout": "20s"}`)
+			h.script(t, "killer", `{"source": `+src("import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept ProcessLookupError:\n    pass\nos.kill(0, signal.SIGKILL)\n")+`, "timeout": "20s"}`)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			sleeper, err := h.r.Submit(ctx, RunRequest{Script: "sleeper", User: "tester"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for { // the sleeper is up before the killer starts
+				ex, err := h.r.Get(ctx, sleeper.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.HasPrefix(ex.Stdout, "up") {
+					break
+				}
+				if ex.Finished != nil || ctx.Err() != nil {
+					t.Fatalf("sleeper: %s %q %q", ex.Status, ex.Stdout, ex.Stderr)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			k := h.runWait(t, "killer", "")
+			if k.Status != StatusKilled || k.Signal != "SIGKILL" || k.Warm != (mode == "warm") {
+				t.Errorf("killer: %s %s warm=%v %q, want killed by its own SIGKILL", k.Status, k.Signal, k.Warm, k.Stderr)
+			}
+			s, err := h.r.Wait(ctx, sleeper.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Status != StatusSucceeded || s.Stdout != "up\nsurvived\n" {
+				t.Errorf("sleeper: %s %s %q, want it untouched by the other run's kills", s.Status, s.Signal, s.Stdout)
+			}
+		})
 	}
 }

@@ -250,6 +250,9 @@ def init(req, fds):
     spec_fd, status = fds[0], fds[3]
     try:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        # Its own process group, as a cold run's shim: kill(0) in the
+        # script reaches its own run, not the server's other runs.
+        os.setpgid(0, 0)
         network = bool(req.get("network"))
         flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
         if not network:
