@@ -137,10 +137,10 @@ type Runner struct {
 	// full holds, per script ("" for the whole queue), when a run request
 	// last found its queue full: until a run ends here or fullHold passes,
 	// more requests are refused without a round trip to the bus.
-	full map[string]time.Time
-	stopping  bool
-	wg        sync.WaitGroup
-	stopOnce  sync.Once
+	full     map[string]time.Time
+	stopping bool
+	wg       sync.WaitGroup
+	stopOnce sync.Once
 }
 
 // script returns the ControlScript object, from the watched cache when it
