@@ -617,17 +617,24 @@ func cgSignalAll(pids []int) {
 // Remove kills the run (see Kill), then removes every directory of its
 // cgroup. Removing a cgroup already removed is not an error.
 func (g *Cgroup) Remove() error {
-	if err := g.Kill(); err != nil {
-		return fmt.Errorf("remove cgroup %s: %w", g.name, err)
-	}
 	deadline := time.Now().Add(g.c.opts.KillTimeout)
+	killed := false
 	var errs []error
 	for i := len(g.dirs) - 1; i >= 0; i-- {
 		d := g.dirs[i]
 		for {
+			// Usually the run's processes are gone by now: rmdir alone
+			// tells, and it fails with EBUSY while any is left.
 			err := g.c.fs.rmdir(d)
 			if err == nil || errors.Is(err, syscall.ENOENT) {
 				break
+			}
+			if errors.Is(err, syscall.EBUSY) && !killed {
+				killed = true
+				if err := g.Kill(); err != nil {
+					return fmt.Errorf("remove cgroup %s: %w", g.name, err)
+				}
+				continue
 			}
 			// EBUSY: the last exits are still being accounted.
 			if errors.Is(err, syscall.EBUSY) && time.Now().Before(deadline) {

@@ -755,6 +755,34 @@ func TestCgroupKillSetsid(t *testing.T) {
 	}
 }
 
+// TestCgroupRemoveKillsWhatIsLeft: Remove of a cgroup that still holds
+// processes kills them first; with every kill mechanism this machine has.
+func TestCgroupRemoveKillsWhatIsLeft(t *testing.T) {
+	for _, m := range []string{KillCgroupKill, KillFreeze, KillSignal} {
+		t.Run(m, func(t *testing.T) {
+			c := cgReal(t, CgroupOptions{})
+			if !slices.Contains(cgAvailableKills(t, c), m) {
+				t.Skipf("%s not available here", m)
+			}
+			c = cgReal(t, CgroupOptions{Parent: c.opts.Parent, KillMechanism: m})
+			g, err := c.Create("exec-left", Limits{Pids: 16})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch := cgStartChild(t, `sleep 300 & exec sleep 300`)
+			ch.joinAndGo(t, g)
+			cgWaitFor(t, 5*time.Second, "the child and its sleeper", func() bool {
+				p, _ := g.Pids()
+				return len(p) == 2
+			})
+			cgAssertRemoved(t, g)
+			if err := ch.wait(t, 5*time.Second); err == nil {
+				t.Fatal("sleeper exited cleanly")
+			}
+		})
+	}
+}
+
 // TestCgroupForkBombKill: a fork bomb racing Kill is emptied by every kill
 // mechanism this machine has, the signal loop included.
 func TestCgroupForkBombKill(t *testing.T) {

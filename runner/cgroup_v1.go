@@ -130,9 +130,8 @@ func (g *Cgroup) limitV1(l Limits) error {
 		g.enforced[LimitMemory] = MechCgroupV1
 	}
 	if dir := g.dirFor(cgRoleCPU); l.CPUMillis > 0 && dir != "" {
-		if err := writeCgroupFile(filepath.Join(dir, "cpu.cfs_period_us"), strconv.Itoa(cfsPeriodMicros)); err != nil {
-			return err
-		}
+		// The period is not written: a new cgroup has the kernel's
+		// default, which is cfsPeriodMicros.
 		if err := writeCgroupFile(filepath.Join(dir, "cpu.cfs_quota_us"), strconv.FormatInt(cfsQuota(l.CPUMillis), 10)); err != nil {
 			return err
 		}
