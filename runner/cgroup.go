@@ -614,7 +614,7 @@ func cgSignalAll(pids []int) {
 	}
 }
 
-// Remove kills the run (see Kill), then removes every directory of its
+// Remove kills what is left of the run (see Kill), then removes every directory of its
 // cgroup. Removing a cgroup already removed is not an error.
 func (g *Cgroup) Remove() error {
 	deadline := time.Now().Add(g.c.opts.KillTimeout)
