@@ -64,6 +64,7 @@ func drive(b *testing.B, per int64, send func() error) {
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
 	b.ResetTimer()
+	cpu := vigiltest.ReadCPUTimes()
 	start := time.Now()
 	for range clients {
 		wg.Add(1)
@@ -87,6 +88,7 @@ func drive(b *testing.B, per int64, send func() error) {
 	}
 	sent := (int64(b.N) + per - 1) / per * per
 	b.ReportMetric(float64(sent)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(cpu.StealSince(), "%steal")
 }
 
 const benchEvent = `{"event_id":"BENCH_EVENT","obj_type":"pool","obj_name":"web","event_details":{"server":"10.0.0.5:8080"}}`

@@ -96,6 +96,7 @@ func BenchmarkRunToFirstLine(b *testing.B) {
 			lat := make([]time.Duration, 0, b.N)
 			execd := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
+			cpu := vigiltest.ReadCPUTimes()
 			for range b.N {
 				ex, err := runAndWait(s, "first")
 				if err != nil {
@@ -117,6 +118,7 @@ func BenchmarkRunToFirstLine(b *testing.B) {
 			b.ReportMetric(float64(p99.Microseconds())/1000, "ms-p99")
 			p50, _ = percentiles(execd)
 			b.ReportMetric(float64(p50.Microseconds())/1000, "ms-exec-p50")
+			b.ReportMetric(cpu.StealSince(), "%steal")
 		})
 	}
 	b.Run("bare-python", func(b *testing.B) {
@@ -161,6 +163,7 @@ func BenchmarkEventToFirstLine(b *testing.B) {
 			time.Sleep(200 * time.Millisecond) // the engine follows the config
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
+			cpu := vigiltest.ReadCPUTimes()
 			for i := range b.N {
 				t0 := time.Now()
 				ev := fmt.Sprintf(`{"event_id":"SERVER_DOWN","obj_type":"pool","obj_name":"p%d"}`, i)
@@ -178,9 +181,11 @@ func BenchmarkEventToFirstLine(b *testing.B) {
 				lat = append(lat, time.Unix(0, ns).Sub(t0))
 			}
 			b.StopTimer()
+			steal := cpu.StealSince()
 			p50, p99 := percentiles(lat)
 			b.ReportMetric(float64(p50.Microseconds())/1000, "ms-p50")
 			b.ReportMetric(float64(p99.Microseconds())/1000, "ms-p99")
+			b.ReportMetric(steal, "%steal")
 		})
 	}
 }
@@ -274,6 +279,7 @@ func BenchmarkExecutionsPerSecond(b *testing.B) {
 				wg   sync.WaitGroup
 			)
 			b.ResetTimer()
+			cpu := vigiltest.ReadCPUTimes()
 			begin := time.Now()
 			for c := range 16 {
 				wg.Add(1)
@@ -304,6 +310,7 @@ func BenchmarkExecutionsPerSecond(b *testing.B) {
 			}
 			time.Sleep(window)
 			stop.Store(true)
+			steal := cpu.StealSince()
 			wg.Wait()
 			b.StopTimer()
 			in, failed := 0, 0
@@ -339,6 +346,7 @@ func BenchmarkExecutionsPerSecond(b *testing.B) {
 			b.ReportMetric(float64(in)/window.Seconds(), "executions/s")
 			b.ReportMetric(float64(failed), "failed-or-other-mode")
 			b.ReportMetric(float64(full.Load()), "queue-full-429s")
+			b.ReportMetric(steal, "%steal")
 		})
 	}
 }

@@ -25,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vigilhq/vigil/vigiltest"
 )
 
 //go:embed backend.nginx.conf nginx-lua.conf haproxy.cfg secure.lua vigil.yaml
@@ -172,14 +174,16 @@ func run(rounds int, duration time.Duration, conns, threads int, vigilBin string
 			order = append(order[1:], order[0])
 		}
 		for _, t := range order {
-			before := cpuTime(t.pid)
+			before, machine := cpuTime(t.pid), vigiltest.ReadCPUTimes()
 			rps, p99, err := wrk(t.port, duration, conns, threads)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
 			cpu := float64((cpuTime(t.pid) - before).Microseconds()) / (rps * duration.Seconds())
 			t.rps, t.p99, t.cpu = append(t.rps, rps), append(t.p99, p99), append(t.cpu, cpu)
-			fmt.Printf("round %d  %-12s %9.0f req/s  p99 %-8s %5.1f µs CPU/request\n", r+1, t.name, rps, p99.Round(10*time.Microsecond), cpu)
+			// Steal: what the hypervisor took from this machine meanwhile.
+			fmt.Printf("round %d  %-12s %9.0f req/s  p99 %-8s %5.1f µs CPU/request  steal %4.1f%%\n",
+				r+1, t.name, rps, p99.Round(10*time.Microsecond), cpu, machine.StealSince())
 		}
 	}
 	fmt.Printf("\n%-12s %12s %10s %16s\n", "proxy", "median req/s", "median p99", "CPU µs/request")

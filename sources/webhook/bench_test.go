@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/vigiltest"
 )
 
 // BenchmarkWebhookHMAC posts GitHub-signed JSON deliveries, each with its
@@ -32,6 +34,7 @@ func BenchmarkWebhookHMAC(b *testing.B) {
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
+	cpu := vigiltest.ReadCPUTimes()
 	start := time.Now()
 	for c := range clients {
 		wg.Add(1)
@@ -64,6 +67,7 @@ func BenchmarkWebhookHMAC(b *testing.B) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	steal := cpu.StealSince()
 	b.StopTimer()
 	if f := failed.Load(); f > 0 {
 		b.Fatalf("%d of %d requests failed", f, b.N)
@@ -79,4 +83,5 @@ func BenchmarkWebhookHMAC(b *testing.B) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(steal, "%steal")
 }

@@ -1,0 +1,56 @@
+package vigiltest
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+)
+
+// CPUTimes is a snapshot of the machine's CPU time counters (/proc/stat).
+// On a virtual machine the hypervisor may run other guests on its cores:
+// the time it takes is "steal", which no process here can see but which
+// shows in every latency and throughput a benchmark measures meanwhile.
+type CPUTimes struct {
+	steal, total uint64
+	ok           bool
+}
+
+// ReadCPUTimes reads the counters; on a system without /proc/stat the
+// snapshot is empty and StealSince reports 0.
+func ReadCPUTimes() CPUTimes {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return CPUTimes{}
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return CPUTimes{}
+	}
+	// user nice system idle iowait irq softirq steal [guest guest_nice]:
+	// guest time is already counted in user and nice.
+	var c CPUTimes
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseUint(string(v), 10, 64)
+		if err != nil {
+			return CPUTimes{}
+		}
+		c.total += n
+		if i == 7 {
+			c.steal = n
+		}
+	}
+	c.ok = true
+	return c
+}
+
+// StealSince returns the share of the machine's CPU time, in percent, that
+// the hypervisor took since the snapshot c: benchmarks report it beside
+// their figures, which a high steal makes worse than the code is.
+func (c CPUTimes) StealSince() float64 {
+	now := ReadCPUTimes()
+	if !c.ok || !now.ok || now.total <= c.total {
+		return 0
+	}
+	return 100 * float64(now.steal-c.steal) / float64(now.total-c.total)
+}
