@@ -41,10 +41,13 @@ const (
 
 // run executes one attempt and records it; it never returns an error: every
 // outcome is a status on the record.
-func (r *Runner) run(ctx context.Context, ex *Execution, obj *config.Object, spec ControlScriptSpec) {
+func (r *Runner) run(ctx context.Context, ex *Execution, rev uint64, obj *config.Object, spec ControlScriptSpec) (started bool) {
 	now := r.opts.Now().UTC()
 	ex.Status, ex.Started, ex.Runner = StatusRunning, &now, r.opts.ID
-	if err := r.save(context.Background(), ex); err != nil {
+	// The record must still be the queued one read at revision rev.
+	if _, err := r.update(context.Background(), ex, rev); errors.Is(err, errRecordChanged) {
+		return false
+	} else if err != nil {
 		r.log.Error("record run start", "id", ex.ID, "err", err)
 	}
 	res := r.execute(ctx, ex, spec)
@@ -58,6 +61,7 @@ func (r *Runner) run(ctx context.Context, ex *Execution, obj *config.Object, spe
 	}
 	r.log.Info("run ended", "id", ex.ID, "script", ex.Script, "status", ex.Status, "reason", ex.Reason)
 	r.publishResult(context.Background(), ex)
+	return true
 }
 
 // execute runs the script in its sandbox and fills the record. An error

@@ -137,10 +137,14 @@ type Runner struct {
 	// full holds, per script ("" for the whole queue), when a run request
 	// last found its queue full: until a run ends here or fullHold passes,
 	// more requests are refused without a round trip to the bus.
-	full     map[string]time.Time
-	stopping bool
-	wg       sync.WaitGroup
-	stopOnce sync.Once
+	full map[string]time.Time
+	// submitted holds the records this process queued, with their
+	// revisions, until a runner here takes them: dispatch then reads no
+	// KV, and the running record is written only if nothing changed it.
+	submitted map[string]submittedRun
+	stopping  bool
+	wg        sync.WaitGroup
+	stopOnce  sync.Once
 }
 
 // script returns the ControlScript object, from the watched cache when it
@@ -219,6 +223,7 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	r := &Runner{
 		opts: opts, log: opts.Logger.With("component", "runner"),
 		running: map[string]context.CancelCauseFunc{}, perScript: map[string]int{}, full: map[string]time.Time{},
+		submitted: map[string]submittedRun{},
 	}
 	if _, err := opts.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:                 RunsStream,
@@ -413,7 +418,11 @@ func (r *Runner) Submit(ctx context.Context, req RunRequest) (*Execution, error)
 		Status: StatusQueued, Queued: r.opts.Now().UTC(),
 	}
 	if req.ID == "" {
-		return ex, r.enqueue(ctx, ex)
+		rev, err := r.put(ctx, ex)
+		if err != nil {
+			return ex, err
+		}
+		return ex, r.queueSubmitted(ctx, ex, rev)
 	}
 	// A given id runs once: the record is created only if it is new (one
 	// round trip), and an existing one is returned as it is.
@@ -421,13 +430,59 @@ func (r *Runner) Submit(ctx context.Context, req RunRequest) (*Execution, error)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", ex.ID, err)
 	}
-	if _, err := r.kv.Create(ctx, ex.ID, data); err != nil {
+	rev, err := r.kv.Create(ctx, ex.ID, data)
+	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return r.Get(ctx, ex.ID)
 		}
 		return nil, fmt.Errorf("save %s: %w", ex.ID, err)
 	}
-	return ex, r.queue(ctx, ex)
+	return ex, r.queueSubmitted(ctx, ex, rev)
+}
+
+// submittedRun is a record as Submit saved it, at revision rev.
+type submittedRun struct {
+	ex  Execution
+	rev uint64
+	at  time.Time
+}
+
+// submittedKeep bounds how long a submitted record waits here for a
+// runner of this process; another process's runner may take it.
+const submittedKeep = time.Minute
+
+// queueSubmitted queues a record that Submit saved at revision rev, and
+// remembers it for this process's dispatch.
+func (r *Runner) queueSubmitted(ctx context.Context, ex *Execution, rev uint64) error {
+	now := time.Now()
+	r.mu.Lock()
+	for id, s := range r.submitted {
+		if now.Sub(s.at) > submittedKeep {
+			delete(r.submitted, id)
+		}
+	}
+	r.submitted[ex.ID] = submittedRun{ex: *ex, rev: rev, at: now}
+	r.mu.Unlock()
+	err := r.queue(ctx, ex)
+	if err != nil {
+		r.mu.Lock()
+		delete(r.submitted, ex.ID)
+		r.mu.Unlock()
+	}
+	return err
+}
+
+// submittedRecord returns a copy of the record Submit saved for id, and
+// its revision, if it is here.
+func (r *Runner) submittedRecord(id string) (*Execution, uint64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.submitted[id]
+	if !ok {
+		return nil, 0, false
+	}
+	ex := s.ex
+	return &ex, s.rev, true
 }
 
 func (r *Runner) enqueue(ctx context.Context, ex *Execution) error {
@@ -485,18 +540,24 @@ func (r *Runner) knownFull(script string) bool {
 
 // Get returns an execution.
 func (r *Runner) Get(ctx context.Context, id string) (*Execution, error) {
+	ex, _, err := r.getRev(ctx, id)
+	return ex, err
+}
+
+// getRev returns an execution and its record's revision.
+func (r *Runner) getRev(ctx context.Context, id string) (*Execution, uint64, error) {
 	e, err := r.kv.Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
-		return nil, fmt.Errorf("%s: %w", id, ErrNotFound)
+		return nil, 0, fmt.Errorf("%s: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", id, err)
+		return nil, 0, fmt.Errorf("read %s: %w", id, err)
 	}
 	var ex Execution
 	if err := json.Unmarshal(e.Value(), &ex); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", id, err)
+		return nil, 0, fmt.Errorf("decode %s: %w", id, err)
 	}
-	return &ex, nil
+	return &ex, e.Revision(), nil
 }
 
 // List returns executions matching f, newest first.
@@ -529,7 +590,7 @@ func (r *Runner) List(ctx context.Context, f ExecFilter) ([]*Execution, error) {
 
 // Cancel ends a queued or running execution.
 func (r *Runner) Cancel(ctx context.Context, id, user string) (*Execution, error) {
-	ex, err := r.Get(ctx, id)
+	ex, rev, err := r.getRev(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -539,7 +600,10 @@ func (r *Runner) Cancel(ctx context.Context, id, user string) (*Execution, error
 	if ex.Status == StatusQueued {
 		now := r.opts.Now().UTC()
 		ex.Status, ex.Reason, ex.Finished = StatusCancelled, "cancelled by "+user+" while queued", &now
-		if err := r.save(ctx, ex); err != nil {
+		// Only if it is still queued: a runner may have just started it.
+		if _, err := r.update(ctx, ex, rev); errors.Is(err, errRecordChanged) {
+			return r.Cancel(ctx, id, user)
+		} else if err != nil {
 			return nil, err
 		}
 		return ex, nil
@@ -584,18 +648,41 @@ func (r *Runner) Wait(ctx context.Context, id string) (*Execution, error) {
 const waitPoll = time.Second
 
 func (r *Runner) save(ctx context.Context, ex *Execution) error {
+	_, err := r.put(ctx, ex)
+	return err
+}
+
+// put saves ex and returns its revision.
+func (r *Runner) put(ctx context.Context, ex *Execution) (uint64, error) {
+	return r.update(ctx, ex, 0)
+}
+
+// update saves ex if its record is still at revision rev (any revision
+// when rev is 0); errRecordChanged says it was not.
+func (r *Runner) update(ctx context.Context, ex *Execution, rev uint64) (uint64, error) {
 	data, err := json.Marshal(ex)
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", ex.ID, err)
+		return 0, fmt.Errorf("encode %s: %w", ex.ID, err)
 	}
-	if _, err := r.kv.Put(ctx, ex.ID, data); err != nil {
-		return fmt.Errorf("save %s: %w", ex.ID, err)
+	if rev == 0 {
+		rev, err = r.kv.Put(ctx, ex.ID, data)
+	} else {
+		rev, err = r.kv.Update(ctx, ex.ID, data, rev)
+		if events.KVConflict(err) {
+			return 0, fmt.Errorf("save %s: %w", ex.ID, errRecordChanged)
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("save %s: %w", ex.ID, err)
 	}
 	if Final(ex.Status) {
 		_ = r.opts.NC.Publish(donePrefix+"."+ex.ID, nil) // a hint: Wait polls too
 	}
-	return nil
+	return rev, nil
 }
+
+// errRecordChanged: an execution record changed since it was read.
+var errRecordChanged = errors.New("the record changed meanwhile")
 
 // recover ends the runs this runner had in progress when it stopped.
 func (r *Runner) recover(ctx context.Context) error {
@@ -629,11 +716,14 @@ func (r *Runner) finishOrphan(ctx context.Context, ex *Execution, reason string)
 func (r *Runner) dispatch(msg jetstream.Msg) {
 	id := string(msg.Data())
 	ctx := context.Background()
-	ex, err := r.Get(ctx, id)
-	if err != nil {
-		r.log.Error("run request without a record", "id", id, "err", err)
-		_ = msg.Ack()
-		return
+	ex, rev, ok := r.submittedRecord(id)
+	if !ok {
+		var err error
+		if ex, rev, err = r.getRev(ctx, id); err != nil {
+			r.log.Error("run request without a record", "id", id, "err", err)
+			_ = msg.Ack()
+			return
+		}
 	}
 	switch ex.Status {
 	case StatusQueued:
@@ -686,6 +776,7 @@ func (r *Runner) dispatch(msg jetstream.Msg) {
 		return
 	}
 	runCtx, cancel := context.WithCancelCause(context.Background())
+	delete(r.submitted, id) // from now on, the record tells
 	r.running[id] = cancel
 	r.perScript[ex.Script]++
 	r.wg.Add(1)
@@ -701,8 +792,14 @@ func (r *Runner) dispatch(msg jetstream.Msg) {
 			cancel(nil)
 		}()
 		stopBeat := events.KeepInProgress(msg, ackWait/3)
-		r.run(runCtx, ex, obj, full)
+		started := r.run(runCtx, ex, rev, obj, full)
 		stopBeat()
+		if !started {
+			// Its record changed since it was read (cancelled, say): the
+			// request comes back and is decided again from the record.
+			_ = msg.Nak()
+			return
+		}
 		_ = msg.Ack()
 		// Its place in the queue is free.
 		r.mu.Lock()

@@ -409,3 +409,51 @@ func TestQueueFull(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestCancelWhileQueuedNeverRuns: a run cancelled while it waits for a
+// place in the pool stays cancelled and never starts, though this process
+// dispatches it from the record it remembered queueing.
+func TestCancelWhileQueuedNeverRuns(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.PoolSize = 1 })
+	h.script(t, "busy", `{"source": "import time\ntime.sleep(1)\n"}`)
+	h.script(t, "later", `{"source": "print('ran')\n"}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	busy, err := h.r.Submit(ctx, RunRequest{Script: "busy", User: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := h.r.Submit(ctx, RunRequest{Script: "later", User: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, rev, ok := h.r.submittedRecord(later.ID); !ok || rev == 0 {
+		t.Fatalf("the queued record is not remembered with its revision (%d, %v)", rev, ok)
+	}
+	ex, err := h.r.Cancel(ctx, later.ID, "tester")
+	if err != nil || ex.Status != StatusCancelled {
+		t.Fatalf("cancel: %v %+v", err, ex)
+	}
+	if b, err := h.r.Wait(ctx, busy.ID); err != nil || b.Status != StatusSucceeded {
+		t.Fatalf("busy: %v %+v", err, b)
+	}
+	// The pool is free: the cancelled request is taken and dropped.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, _, ok := h.r.submittedRecord(later.ID); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cancelled request was not dispatched")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // a wrongly started run would be recorded by now
+	got, err := h.r.Get(ctx, later.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != StatusCancelled || got.Started != nil || got.Stdout != "" {
+		t.Fatalf("cancelled run: %s started=%v stdout %q, want cancelled and never started", got.Status, got.Started, got.Stdout)
+	}
+}
