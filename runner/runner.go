@@ -142,6 +142,7 @@ type Runner struct {
 	// revisions, until a runner here takes them: dispatch then reads no
 	// KV, and the running record is written only if nothing changed it.
 	submitted map[string]submittedRun
+	pruned    time.Time // when submitted last lost its old entries
 	stopping  bool
 	wg        sync.WaitGroup
 	stopOnce  sync.Once
@@ -456,9 +457,12 @@ const submittedKeep = time.Minute
 func (r *Runner) queueSubmitted(ctx context.Context, ex *Execution, rev uint64) error {
 	now := time.Now()
 	r.mu.Lock()
-	for id, s := range r.submitted {
-		if now.Sub(s.at) > submittedKeep {
-			delete(r.submitted, id)
+	if now.Sub(r.pruned) > submittedKeep {
+		r.pruned = now
+		for id, s := range r.submitted {
+			if now.Sub(s.at) > submittedKeep {
+				delete(r.submitted, id)
+			}
 		}
 	}
 	r.submitted[ex.ID] = submittedRun{ex: *ex, rev: rev, at: now}
