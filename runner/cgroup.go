@@ -345,6 +345,9 @@ type Cgroup struct {
 	name     string
 	dirs     []string // parallel to c.hiers
 	enforced map[string]string
+	// limits is what the cgroup's files hold: a limit is written only
+	// when it changes.
+	limits Limits
 }
 
 // Create makes the cgroup for one run, named name ([A-Za-z0-9_-], the
@@ -384,26 +387,37 @@ func (c *Cgroups) Create(name string, l Limits) (*Cgroup, error) {
 			}
 		}
 	}
-	var err error
-	if c.version == 2 {
-		err = g.limitV2(l)
-	} else {
-		err = g.limitV1(l)
-	}
-	if err != nil {
+	if err := g.limit(l); err != nil {
 		g.rmdirs()
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 	}
 	return g, nil
 }
 
-// Limit writes l into the cgroup as Create does: for a cgroup created with
-// no limits ahead of its run, whose process waits until they are set. It
+// Limit sets the cgroup's limits to l, as Create does, writing only those
+// that differ from what it holds (a zero field lifts that limit): for a
+// cgroup made ahead of its run, whose process waits until they are set. It
 // fails naming the file; the caller must then not start the run.
 func (g *Cgroup) Limit(l Limits) error {
 	if err := l.validate(); err != nil {
 		return fmt.Errorf("limit cgroup %s: %w", g.name, err)
 	}
+	if err := g.limit(l); err != nil {
+		return fmt.Errorf("limit cgroup %s: %w", g.name, err)
+	}
+	return nil
+}
+
+// setEnforced records, or forgets, that mech enforces limit.
+func setEnforced(m map[string]string, limit, mech string, on bool) {
+	if on {
+		m[limit] = mech
+	} else {
+		delete(m, limit)
+	}
+}
+
+func (g *Cgroup) limit(l Limits) error {
 	var err error
 	if g.c.version == 2 {
 		err = g.limitV2(l)
@@ -411,8 +425,11 @@ func (g *Cgroup) Limit(l Limits) error {
 		err = g.limitV1(l)
 	}
 	if err != nil {
-		return fmt.Errorf("limit cgroup %s: %w", g.name, err)
+		// What the files hold is now unknown: write everything next time.
+		g.limits = Limits{MemoryBytes: -1, CPUMillis: -1, Pids: -1}
+		return err
 	}
+	g.limits = l
 	return nil
 }
 

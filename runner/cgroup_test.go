@@ -81,13 +81,24 @@ func (f *cgFakeKernel) mkdir(dir string) error {
 	return nil
 }
 
+// cgFakeFile reports whether name is one of the fake kernel's files (a
+// directory of that name is a file broken by a test).
+func cgFakeFile(name string) bool {
+	for _, files := range cgFakeFiles {
+		if _, ok := files[name]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 func (f *cgFakeKernel) rmdir(dir string) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
 	for _, e := range ents {
-		if e.IsDir() && !f.broken[e.Name()] {
+		if e.IsDir() && !f.broken[e.Name()] && !cgFakeFile(e.Name()) {
 			return syscall.EBUSY // a child cgroup
 		}
 	}
@@ -103,7 +114,12 @@ func (f *cgFakeKernel) rmdir(dir string) error {
 // mountinfo that mounts it there, and returns both paths.
 func cgFakeTree(t *testing.T, controllers string) (root, mountinfo string) {
 	t.Helper()
-	base := t.TempDir()
+	return cgFakeTreeAt(t, t.TempDir(), controllers)
+}
+
+// cgFakeTreeAt is cgFakeTree in the directory base.
+func cgFakeTreeAt(t *testing.T, base, controllers string) (root, mountinfo string) {
+	t.Helper()
 	root = filepath.Join(base, "cg root") // a space, escaped in mountinfo
 	if err := os.Mkdir(root, 0o755); err != nil {
 		t.Fatal(err)
@@ -753,6 +769,106 @@ func TestCgroupKillSetsid(t *testing.T) {
 			cgAssertRemoved(t, g)
 		})
 	}
+}
+
+// TestCgroupLimitWritesChanges: Limit writes only the limits that differ
+// from what the cgroup holds (a file the kernel would now refuse is not
+// touched when its value stays), and a zero lifts a limit (v2 file
+// protocol, on a fake tree).
+func TestCgroupLimitWritesChanges(t *testing.T) {
+	root, mi := cgFakeTree(t, "cpu memory pids")
+	fake := &cgFakeKernel{}
+	c, err := detectCgroups(CgroupOptions{Parent: "vigil", Root: root, MountInfo: mi}, fake.fs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := Limits{MemoryBytes: 256 << 20, CPUMillis: 1000, Pids: 64}
+	g, err := c.Create("exec-limits", l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := g.Dirs()[0]
+	// pids.max now refuses writes.
+	if err := os.Remove(filepath.Join(dir, "pids.max")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "pids.max"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Limit(l); err != nil {
+		t.Fatalf("Limit with the limits it holds wrote: %v", err)
+	}
+	l.MemoryBytes, l.CPUMillis = 512<<20, 0
+	if err := g.Limit(l); err != nil {
+		t.Fatalf("Limit of memory and cpu: %v", err)
+	}
+	if got := cgReadTrim(t, filepath.Join(dir, "memory.max")); got != "536870912" {
+		t.Errorf("memory.max = %s", got)
+	}
+	if got := cgReadTrim(t, filepath.Join(dir, "cpu.max")); got != "max 100000" {
+		t.Errorf("cpu.max = %s, want the limit lifted", got)
+	}
+	if want := map[string]string{"memory": MechCgroupV2, "pids": MechCgroupV2}; !maps.Equal(g.Enforced(), want) {
+		t.Errorf("Enforced = %v, want %v", g.Enforced(), want)
+	}
+	l.Pids = 8
+	if err := g.Limit(l); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "pids.max")) {
+		t.Fatalf("Limit of pids: %v, want the refused file named", err)
+	}
+	os.Remove(filepath.Join(dir, "pids.max"))
+	cgWriteTest(t, filepath.Join(dir, "pids.max"), "max\n")
+	// After a failure, everything is written again.
+	if err := g.Limit(l); err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]string{"pids.max": "8", "memory.max": "536870912", "cpu.max": "max 100000"} {
+		if got := cgReadTrim(t, filepath.Join(dir, f)); got != want {
+			t.Errorf("%s = %s, want %s", f, got, want)
+		}
+	}
+}
+
+// TestCgroupLimitRaiseLower: on the real hierarchy, a run's memory limit
+// can be raised, lowered and lifted after Create (on v1 memsw must never
+// be below memory, so the order of the writes matters).
+func TestCgroupLimitRaiseLower(t *testing.T) {
+	c := cgReal(t, CgroupOptions{})
+	if c.Available()[LimitMemory] == "" {
+		t.Skip("no memory controller here")
+	}
+	g, err := c.Create("exec-raise", Limits{MemoryBytes: 64 << 20, CPUMillis: 500, Pids: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := "memory.max"
+	if c.Version() == 1 {
+		file = "memory.limit_in_bytes"
+	}
+	dir := g.dirFor(cgRoleMemory)
+	for _, mb := range []int64{512, 32, 0, 128} {
+		if err := g.Limit(Limits{MemoryBytes: mb << 20, CPUMillis: 500, Pids: 8}); err != nil {
+			t.Fatalf("memory %d MiB: %v", mb, err)
+		}
+		got := cgReadTrim(t, filepath.Join(dir, file))
+		if mb == 0 {
+			if n, _ := strconv.ParseInt(got, 10, 64); got != "max" && n < 1<<40 {
+				t.Errorf("lifted: %s = %s", file, got)
+			}
+			if _, ok := g.Enforced()[LimitMemory]; ok {
+				t.Errorf("lifted memory still enforced: %v", g.Enforced())
+			}
+			continue
+		}
+		if got != strconv.FormatInt(mb<<20, 10) {
+			t.Errorf("memory %d MiB: %s = %s", mb, file, got)
+		}
+		if memsw := filepath.Join(dir, "memory.memsw.limit_in_bytes"); c.Version() == 1 && cgExists(memsw) {
+			if got := cgReadTrim(t, memsw); got != strconv.FormatInt(mb<<20, 10) {
+				t.Errorf("memory %d MiB: memsw = %s", mb, got)
+			}
+		}
+	}
+	cgAssertRemoved(t, g)
 }
 
 // TestCgroupRemoveKillsWhatIsLeft: Remove of a cgroup that still holds

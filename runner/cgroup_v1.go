@@ -101,41 +101,62 @@ func (c *Cgroups) mkdirV1Parent(h *cgHierarchy) error {
 	return nil
 }
 
-// limitV1 writes the requested limits into the run's v1 cgroups.
+// limitV1 writes into the run's v1 cgroups the limits of l that differ
+// from those they hold.
 func (g *Cgroup) limitV1(l Limits) error {
-	if dir := g.dirFor(cgRolePids); l.Pids > 0 && dir != "" {
-		if err := writeCgroupFile(filepath.Join(dir, "pids.max"), strconv.FormatInt(l.Pids, 10)); err != nil {
+	have := g.limits
+	if dir := g.dirFor(cgRolePids); l.Pids != have.Pids && dir != "" {
+		v := "max"
+		if l.Pids > 0 {
+			v = strconv.FormatInt(l.Pids, 10)
+		}
+		if err := writeCgroupFile(filepath.Join(dir, "pids.max"), v); err != nil {
 			return err
 		}
-		g.enforced[LimitPids] = MechCgroupV1
+		setEnforced(g.enforced, LimitPids, MechCgroupV1, l.Pids > 0)
 	}
-	if dir := g.dirFor(cgRoleMemory); l.MemoryBytes > 0 && dir != "" {
-		v := strconv.FormatInt(l.MemoryBytes, 10)
-		// memory first: memsw may never be below it.
-		if err := writeCgroupFile(filepath.Join(dir, "memory.limit_in_bytes"), v); err != nil {
-			return err
+	if dir := g.dirFor(cgRoleMemory); l.MemoryBytes != have.MemoryBytes && dir != "" {
+		v := "-1"
+		if l.MemoryBytes > 0 {
+			v = strconv.FormatInt(l.MemoryBytes, 10)
 		}
-		if err := writeCgroupFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), v); err != nil {
-			// Without swap accounting (swapaccount=0) memsw is absent: then
-			// keep the run out of swap with swappiness 0, if there is swap.
-			if !errors.Is(err, os.ErrNotExist) {
+		mem := func() error { return writeCgroupFile(filepath.Join(dir, "memory.limit_in_bytes"), v) }
+		memsw := func() error {
+			err := writeCgroupFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), v)
+			if err == nil || !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
+			// Without swap accounting (swapaccount=0) memsw is absent: then
+			// keep the run out of swap with swappiness 0, if there is swap.
 			if g.c.swapOn() {
-				if err := writeCgroupFile(filepath.Join(dir, "memory.swappiness"), "0"); err != nil {
-					return err
-				}
+				return writeCgroupFile(filepath.Join(dir, "memory.swappiness"), "0")
+			}
+			return nil
+		}
+		// memsw may never be below memory: lowering the limit writes
+		// memory first, raising or lifting it memsw first.
+		order := []func() error{mem, memsw}
+		if l.MemoryBytes <= 0 || (have.MemoryBytes > 0 && l.MemoryBytes > have.MemoryBytes) {
+			order = []func() error{memsw, mem}
+		}
+		for _, write := range order {
+			if err := write(); err != nil {
+				return err
 			}
 		}
-		g.enforced[LimitMemory] = MechCgroupV1
+		setEnforced(g.enforced, LimitMemory, MechCgroupV1, l.MemoryBytes > 0)
 	}
-	if dir := g.dirFor(cgRoleCPU); l.CPUMillis > 0 && dir != "" {
+	if dir := g.dirFor(cgRoleCPU); l.CPUMillis != have.CPUMillis && dir != "" {
 		// The period is not written: a new cgroup has the kernel's
 		// default, which is cfsPeriodMicros.
-		if err := writeCgroupFile(filepath.Join(dir, "cpu.cfs_quota_us"), strconv.FormatInt(cfsQuota(l.CPUMillis), 10)); err != nil {
+		v := "-1"
+		if l.CPUMillis > 0 {
+			v = strconv.FormatInt(cfsQuota(l.CPUMillis), 10)
+		}
+		if err := writeCgroupFile(filepath.Join(dir, "cpu.cfs_quota_us"), v); err != nil {
 			return err
 		}
-		g.enforced[LimitCPU] = MechCgroupV1
+		setEnforced(g.enforced, LimitCPU, MechCgroupV1, l.CPUMillis > 0)
 	}
 	return nil
 }

@@ -148,35 +148,50 @@ func (c *Cgroups) enableV2() error {
 	return writeCgroupFile(filepath.Join(c.hiers[0].parent, "cgroup.subtree_control"), strings.Join(plus, " "))
 }
 
-// limitV2 writes the requested limits into the run's v2 cgroup.
+// limitV2 writes into the run's cgroup the limits of l that differ from
+// those it holds.
 func (g *Cgroup) limitV2(l Limits) error {
 	dir := g.dirs[0]
-	if l.MemoryBytes > 0 && g.c.available[LimitMemory] != "" {
-		if err := writeCgroupFile(filepath.Join(dir, "memory.max"), strconv.FormatInt(l.MemoryBytes, 10)); err != nil {
+	have := g.limits
+	if l.MemoryBytes != have.MemoryBytes && g.c.available[LimitMemory] != "" {
+		v := "max"
+		if l.MemoryBytes > 0 {
+			v = strconv.FormatInt(l.MemoryBytes, 10)
+		}
+		if err := writeCgroupFile(filepath.Join(dir, "memory.max"), v); err != nil {
 			return err
 		}
-		swap := filepath.Join(dir, "memory.swap.max")
-		if err := writeCgroupFile(swap, "0"); err != nil {
-			// Without swap accounting the file is absent; that is fine only
-			// when there is no swap to escape to.
-			if !errors.Is(err, os.ErrNotExist) || g.c.swapOn() {
-				return err
+		if have.MemoryBytes <= 0 {
+			swap := filepath.Join(dir, "memory.swap.max")
+			if err := writeCgroupFile(swap, "0"); err != nil {
+				// Without swap accounting the file is absent; that is fine
+				// only when there is no swap to escape to.
+				if !errors.Is(err, os.ErrNotExist) || g.c.swapOn() {
+					return err
+				}
 			}
 		}
-		g.enforced[LimitMemory] = MechCgroupV2
+		setEnforced(g.enforced, LimitMemory, MechCgroupV2, l.MemoryBytes > 0)
 	}
-	if l.CPUMillis > 0 && g.c.available[LimitCPU] != "" {
-		v := fmt.Sprintf("%d %d", cfsQuota(l.CPUMillis), cfsPeriodMicros)
+	if l.CPUMillis != have.CPUMillis && g.c.available[LimitCPU] != "" {
+		v := fmt.Sprintf("max %d", cfsPeriodMicros)
+		if l.CPUMillis > 0 {
+			v = fmt.Sprintf("%d %d", cfsQuota(l.CPUMillis), cfsPeriodMicros)
+		}
 		if err := writeCgroupFile(filepath.Join(dir, "cpu.max"), v); err != nil {
 			return err
 		}
-		g.enforced[LimitCPU] = MechCgroupV2
+		setEnforced(g.enforced, LimitCPU, MechCgroupV2, l.CPUMillis > 0)
 	}
-	if l.Pids > 0 && g.c.available[LimitPids] != "" {
-		if err := writeCgroupFile(filepath.Join(dir, "pids.max"), strconv.FormatInt(l.Pids, 10)); err != nil {
+	if l.Pids != have.Pids && g.c.available[LimitPids] != "" {
+		v := "max"
+		if l.Pids > 0 {
+			v = strconv.FormatInt(l.Pids, 10)
+		}
+		if err := writeCgroupFile(filepath.Join(dir, "pids.max"), v); err != nil {
 			return err
 		}
-		g.enforced[LimitPids] = MechCgroupV2
+		setEnforced(g.enforced, LimitPids, MechCgroupV2, l.Pids > 0)
 	}
 	return nil
 }

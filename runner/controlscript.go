@@ -75,6 +75,11 @@ type ScriptLimits struct {
 	Network *bool `json:"network,omitempty"`
 }
 
+// cgroup is what of l a run's cgroup enforces.
+func (l ScriptLimits) cgroup() Limits {
+	return Limits{MemoryBytes: int64(l.Memory), CPUMillis: l.CPU.Millis(), Pids: int64(l.Pids)}
+}
+
 // Retry re-runs failed or timed-out runs.
 type Retry struct {
 	// Count is how many more times a run is tried (1-10).

@@ -120,11 +120,12 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 	enforced := map[string]string{}
 	var rlimits []Rlimit
 	var cg *Cgroup
-	limits := Limits{MemoryBytes: int64(lim.Memory), CPUMillis: lim.CPU.Millis(), Pids: int64(lim.Pids)}
+	limits := lim.cgroup()
 	switch {
 	case pk != nil && pk.cg != nil:
 		// Named when it was made, before its run was known (cgroup v2
-		// cannot rename); the record gives the name.
+		// cannot rename); the record gives the name. It holds the default
+		// limits: a script with other limits has them written now.
 		cg = pk.cg
 		ex.Cgroup = cg.Name()
 		if err := cg.Limit(limits); err != nil {

@@ -755,12 +755,27 @@ print("ran")
 		}
 	}
 	defer useCgroups(realCg)
+	// Each case's script asks for a limit other than the default, so that
+	// a warm run, whose cgroup was made with the defaults, writes it.
+	specs := map[string]string{"memory.max": `"memory": "128Mi"`, "pids.max": `"pids": 32`, "cpu.max": `"cpu": 0.5`}
 	for _, file := range []string{"memory.max", "pids.max", "cpu.max"} {
 		t.Run(file, func(t *testing.T) {
-			// A fake cgroup v2 tree whose kernel refuses the limit file
-			// (it is a directory): Create fails there.
-			root, mountinfo := cgFakeTree(t, "cpu memory pids")
-			fake := &cgFakeKernel{broken: map[string]bool{file: true}}
+			h.script(t, "marker", `{"source": `+src(`import os
+with open(os.environ["MARKER"], "w") as f:
+    f.write("ran")
+print("ran")
+`)+`, "env": {"MARKER": `+src(marker)+`}, "timeout": "20s", "limits": {`+specs[file]+`}}`)
+			// A fake cgroup v2 tree whose kernel refuses the limit file (it
+			// is a directory): Create fails there. Warm, the fork server
+			// prepares the run on the tree first, and the file breaks
+			// after: the run's own limit cannot be written. The tree is
+			// outside /tmp, which a prepared run replaces before it joins
+			// its cgroup.
+			root, mountinfo := cgFakeTreeAt(t, hostDir(t), "cpu memory pids")
+			fake := &cgFakeKernel{}
+			if !warm {
+				fake.broken = map[string]bool{file: true}
+			}
 			cg, err := detectCgroups(CgroupOptions{Root: root, MountInfo: mountinfo, Parent: "vigil"}, fake.fs())
 			if err != nil {
 				t.Fatal(err)
@@ -769,6 +784,17 @@ print("ran")
 				t.Fatalf("the fake tree serves %v", cg.Available())
 			}
 			useCgroups(cg)
+			if warm {
+				for _, d := range h.r.warm.prepared(t, 1) {
+					f := filepath.Join(d, file)
+					if err := os.Remove(f); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Mkdir(f, 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 			ex := h.runWait(t, "marker", "")
 			useCgroups(realCg)
 			t.Logf("%s: %s", ex.Status, ex.Reason)

@@ -54,6 +54,7 @@ type warmPool struct {
 	socket      string // the API socket runs without a network get
 	hide        []string
 	cgroups     *Cgroups // nil: no cgroups
+	parkLimits  Limits   // the limits a prepared run's cgroup gets: the defaults
 	parkSize    int      // runs prepared ahead per interpreter and network mode
 	maxRuns     int      // a fork server retires after this many runs
 	maxAge      time.Duration
@@ -76,7 +77,8 @@ type parkKey struct {
 func newWarmPool(exe, sdkDir, socket string, hide []string, cgroups *Cgroups, parkSize int, log *slog.Logger) *warmPool {
 	return &warmPool{
 		exe: exe, sdkDir: sdkDir, socket: socket, hide: hide, cgroups: cgroups, parkSize: parkSize, log: log,
-		maxRuns: zygoteMaxRuns, maxAge: zygoteMaxAge,
+		parkLimits: ControlScriptSpec{}.WithDefaults().Limits.cgroup(),
+		maxRuns:    zygoteMaxRuns, maxAge: zygoteMaxAge,
 		servers: map[string]*zygote{}, failed: map[string]time.Time{},
 		parked: map[parkKey][]*parked{}, inflight: map[parkKey]int{},
 	}
@@ -109,7 +111,7 @@ func (p *warmPool) take(interp string, network bool) *parked {
 	if pk != nil {
 		return pk
 	}
-	pk, err := z.park(parkID(), network, cgroups)
+	pk, err := z.park(parkID(), network, cgroups, p.parkLimits)
 	if err != nil {
 		p.log.Warn("warm pool: prepare a run; it starts cold", "err", err)
 		return nil
@@ -125,7 +127,7 @@ func (p *warmPool) refillLocked(key parkKey, z *zygote) {
 		cgroups := p.cgroups
 		go func() {
 			defer p.wg.Done()
-			pk, err := z.park(parkID(), key.network, cgroups)
+			pk, err := z.park(parkID(), key.network, cgroups, p.parkLimits)
 			p.mu.Lock()
 			defer p.mu.Unlock()
 			p.inflight[key]--
@@ -508,8 +510,8 @@ type warmProc struct {
 }
 
 // parked is a run prepared ahead: its init has built the namespaces and
-// mounts, and its script's process sits, without limits yet, in cgroup cg
-// (nil without cgroups), waiting for the spec on specW.
+// mounts, and its script's process sits in cgroup cg (nil without cgroups),
+// which holds the default limits, waiting for the spec on specW.
 type parked struct {
 	*warmProc
 	network bool
@@ -517,11 +519,13 @@ type parked struct {
 	specW   *os.File
 }
 
-// park prepares a run; id names it and its cgroup until the run is known.
-func (z *zygote) park(id string, network bool, cgroups *Cgroups) (pk *parked, err error) {
+// park prepares a run; id names it and its cgroup until the run is known,
+// and the cgroup gets limits, those of most runs: a run that has them
+// writes none on its way to its first instruction.
+func (z *zygote) park(id string, network bool, cgroups *Cgroups, limits Limits) (pk *parked, err error) {
 	var cg *Cgroup
 	if cgroups != nil {
-		if cg, err = cgroups.Create(id, Limits{}); err != nil {
+		if cg, err = cgroups.Create(id, limits); err != nil {
 			return nil, err
 		}
 		defer func() {

@@ -425,3 +425,35 @@ func TestRunsCannotSignalEachOther(t *testing.T) {
 		})
 	}
 }
+
+// prepared has the default interpreter's fork server prepare runs with a
+// network, waits until n are ready and returns the cgroup directories of
+// those ready.
+func (p *warmPool) prepared(t *testing.T, n int) []string {
+	t.Helper()
+	z := p.get(DefaultInterpreter())
+	if z == nil {
+		t.Fatal("no fork server")
+	}
+	key := parkKey{DefaultInterpreter(), true}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		p.refillLocked(key, z)
+		var dirs []string
+		for _, pk := range p.parked[key] {
+			if pk.cg != nil {
+				dirs = append(dirs, pk.cg.Dirs()...)
+			}
+		}
+		ready := len(p.parked[key])
+		p.mu.Unlock()
+		if ready >= n {
+			return dirs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d runs prepared after 10 s, want %d", ready, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

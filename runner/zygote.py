@@ -24,8 +24,9 @@
 # namespaces (and network unless "network"), mounts a fresh /proc, /tmp,
 # /dev/mqueue and /run/vigil (the SDK, and the API socket when "socket"),
 # and forks the script's process, which joins the cgroups in "cgroup_procs"
-# (their limits are not set yet), sets up its standard streams and waits.
-# When the run comes, vigil sets the cgroup's limits and writes
+# (they hold the default limits), sets up its standard streams and waits.
+# When the run comes, vigil writes the script's own limits if they differ,
+# and writes
 # {"spec": SandboxSpec, "script": base64} into the spec pipe. The script's
 # process writes the script to /run/vigil/controlscript.py, makes /run
 # read-only, sets its rlimits, drops to the sandbox user with no_new_privs,
@@ -270,7 +271,7 @@ def init(req, fds):
     if pid == 0:
         try:
             # Joining a cgroup can wait for an RCU grace period: done now,
-            # off the run's critical path, in a cgroup with no limits yet.
+            # off the run's critical path.
             for procs in req.get("cgroup_procs") or []:
                 fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
                 try:
