@@ -725,6 +725,17 @@ while time.process_time() - t < 0.4:
 	cgAssertRemoved(t, g)
 }
 
+// cgRealKill is cgReal with kill mechanism m; it skips the test when this
+// machine lacks m.
+func cgRealKill(t *testing.T, m string) *Cgroups {
+	t.Helper()
+	c := cgReal(t, CgroupOptions{})
+	if !slices.Contains(cgAvailableKills(t, c), m) {
+		t.Skipf("%s not available here", m)
+	}
+	return cgReal(t, CgroupOptions{Parent: c.opts.Parent, KillMechanism: m})
+}
+
 // TestCgroupKillSetsid: a double-forked setsid sleeper, out of the child's
 // process group and session and reparented away, dies with the cgroup;
 // with every kill mechanism this machine has.
@@ -732,11 +743,7 @@ func TestCgroupKillSetsid(t *testing.T) {
 	mechs := []string{KillCgroupKill, KillFreeze, KillSignal}
 	for _, m := range mechs {
 		t.Run(m, func(t *testing.T) {
-			c := cgReal(t, CgroupOptions{})
-			if !slices.Contains(cgAvailableKills(t, c), m) {
-				t.Skipf("%s not available here", m)
-			}
-			c = cgReal(t, CgroupOptions{Parent: c.opts.Parent, KillMechanism: m})
+			c := cgRealKill(t, m)
 			g, err := c.Create("exec-setsid", Limits{Pids: 16})
 			if err != nil {
 				t.Fatal(err)
@@ -876,11 +883,7 @@ func TestCgroupLimitRaiseLower(t *testing.T) {
 func TestCgroupRemoveKillsWhatIsLeft(t *testing.T) {
 	for _, m := range []string{KillCgroupKill, KillFreeze, KillSignal} {
 		t.Run(m, func(t *testing.T) {
-			c := cgReal(t, CgroupOptions{})
-			if !slices.Contains(cgAvailableKills(t, c), m) {
-				t.Skipf("%s not available here", m)
-			}
-			c = cgReal(t, CgroupOptions{Parent: c.opts.Parent, KillMechanism: m})
+			c := cgRealKill(t, m)
 			g, err := c.Create("exec-left", Limits{Pids: 16})
 			if err != nil {
 				t.Fatal(err)
@@ -905,11 +908,7 @@ func TestCgroupForkBombKill(t *testing.T) {
 	cgNeedPython(t)
 	for _, m := range []string{KillCgroupKill, KillFreeze, KillSignal} {
 		t.Run(m, func(t *testing.T) {
-			c := cgReal(t, CgroupOptions{})
-			if !slices.Contains(cgAvailableKills(t, c), m) {
-				t.Skipf("%s not available here", m)
-			}
-			c = cgReal(t, CgroupOptions{Parent: c.opts.Parent, KillMechanism: m})
+			c := cgRealKill(t, m)
 			g, err := c.Create("exec-bomb", Limits{CPUMillis: 1000, Pids: 16})
 			if err != nil {
 				t.Fatal(err)
