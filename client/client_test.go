@@ -386,7 +386,8 @@ func TestStreamEvents(t *testing.T) {
 }
 
 func TestStreamEventsCallbackErrorAndCancel(t *testing.T) {
-	started := make(chan struct{})
+	// Each request says when it has sent its event: the first two fit.
+	started := make(chan struct{}, 2)
 	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		_, _ = io.WriteString(w, "id: 1\ndata: {}\n\n")
@@ -402,6 +403,7 @@ func TestStreamEventsCallbackErrorAndCancel(t *testing.T) {
 	if err != stop { //nolint:errorlint // fn's error must come back as it is
 		t.Errorf("error = %v, want fn's error as it is", err)
 	}
+	<-started // the first request's
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
