@@ -163,6 +163,10 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeErrorBody(w http.ResponseWriter, e *Error) {
+	if e.Code == CodeQueueFull {
+		// A place comes free as a run ends: a second is a fair wait.
+		w.Header().Set("Retry-After", "1")
+	}
 	writeJSON(w, e.Status, ErrorBody{Error: e})
 }
 

@@ -263,6 +263,9 @@ func TestRunErrors(t *testing.T) {
 			if c.status == 500 && strings.Contains(got.Message, "disk on fire") {
 				t.Errorf("500 shows its cause: %s", body)
 			}
+			if ra := resp.Header.Get("Retry-After"); (c.code == CodeQueueFull) != (ra == "1") {
+				t.Errorf("Retry-After %q", ra)
+			}
 		})
 	}
 }
