@@ -595,22 +595,25 @@ func (r *Runner) List(ctx context.Context, f ExecFilter) ([]*Execution, error) {
 // Cancel ends a queued or running execution.
 func (r *Runner) Cancel(ctx context.Context, id, user string) (*Execution, error) {
 	ex, rev, err := r.getRev(ctx, id)
+	for tries := 1; err == nil && ex.Status == StatusQueued; tries++ {
+		now := r.opts.Now().UTC()
+		ex.Status, ex.Reason, ex.Finished = StatusCancelled, "cancelled by "+user+" while queued", &now
+		// Only if it is still queued: a runner may have just started it,
+		// and then it is cancelled as a running one.
+		_, err = r.update(ctx, ex, rev)
+		if err == nil {
+			return ex, nil
+		}
+		if !errors.Is(err, errRecordChanged) || tries == 5 {
+			return nil, err
+		}
+		ex, rev, err = r.getRev(ctx, id)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if Final(ex.Status) {
 		return ex, fmt.Errorf("%s is %s: %w", id, ex.Status, ErrFinal)
-	}
-	if ex.Status == StatusQueued {
-		now := r.opts.Now().UTC()
-		ex.Status, ex.Reason, ex.Finished = StatusCancelled, "cancelled by "+user+" while queued", &now
-		// Only if it is still queued: a runner may have just started it.
-		if _, err := r.update(ctx, ex, rev); errors.Is(err, errRecordChanged) {
-			return r.Cancel(ctx, id, user)
-		} else if err != nil {
-			return nil, err
-		}
-		return ex, nil
 	}
 	if err := r.opts.NC.Publish(cancelSubject, []byte(id)); err != nil {
 		return nil, fmt.Errorf("cancel %s: %w", id, err)
