@@ -759,15 +759,16 @@ func (r *Runner) dispatch(msg jetstream.Msg) {
 		return
 	}
 	obj, err := r.script(ctx, ex.Script, ex.ScriptRevision)
-	if err != nil {
-		r.reject(ctx, ex, fmt.Sprintf("script %s: %v", ex.Script, err))
-		_ = msg.Ack()
-		return
+	var spec *ControlScriptSpec
+	if err == nil {
+		spec, err = DecodeControlScript(obj.Spec)
 	}
-	spec, err := DecodeControlScript(obj.Spec)
 	if err != nil {
-		r.reject(ctx, ex, fmt.Sprintf("script %s: %v", ex.Script, err))
-		_ = msg.Ack()
+		if r.reject(ctx, ex, rev, fmt.Sprintf("script %s: %v", ex.Script, err)) {
+			_ = msg.Ack()
+		} else {
+			_ = msg.Nak() // decided again from the record
+		}
 		return
 	}
 	full := spec.WithDefaults()
@@ -817,13 +818,21 @@ func (r *Runner) dispatch(msg jetstream.Msg) {
 	}()
 }
 
-func (r *Runner) reject(ctx context.Context, ex *Execution, reason string) {
+// reject records a queued run, read at revision rev, as rejected; false
+// when the record changed meanwhile (and the run is not rejected).
+func (r *Runner) reject(ctx context.Context, ex *Execution, rev uint64, reason string) bool {
 	now := r.opts.Now().UTC()
 	ex.Status, ex.Reason, ex.Finished = StatusRejected, reason, &now
-	if err := r.save(ctx, ex); err != nil {
+	r.mu.Lock()
+	delete(r.submitted, ex.ID)
+	r.mu.Unlock()
+	if _, err := r.update(ctx, ex, rev); errors.Is(err, errRecordChanged) {
+		return false
+	} else if err != nil {
 		r.log.Error("record rejected run", "id", ex.ID, "err", err)
 	}
 	r.publishResult(ctx, ex)
+	return true
 }
 
 // maybeRetry queues the next attempt of a failed or timed-out run, or of a

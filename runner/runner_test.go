@@ -457,3 +457,45 @@ func TestCancelWhileQueuedNeverRuns(t *testing.T) {
 		t.Fatalf("cancelled run: %s started=%v stdout %q, want cancelled and never started", got.Status, got.Started, got.Stdout)
 	}
 }
+
+// TestDeletedScriptRejectsQueuedRun: a queued run whose script is deleted
+// before it starts ends rejected, naming the script; one cancelled first
+// stays cancelled.
+func TestDeletedScriptRejectsQueuedRun(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.PoolSize = 1 })
+	h.script(t, "busy", `{"source": "import time\ntime.sleep(1)\n"}`)
+	h.script(t, "doomed", `{"source": "print('ran')\n"}`)
+	h.script(t, "doomed2", `{"source": "print('ran')\n"}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var ids []string
+	for _, s := range []string{"busy", "doomed", "doomed2"} {
+		ex, err := h.r.Submit(ctx, RunRequest{Script: s, User: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ex.ID)
+	}
+	if _, err := h.r.Cancel(ctx, ids[2], "tester"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Delete(ctx, []config.Ref{{Kind: KindControlScript, Name: "doomed"}, {Kind: KindControlScript, Name: "doomed2"}}, config.DeleteOptions{User: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{StatusSucceeded, StatusRejected, StatusCancelled} {
+		ex, err := h.r.Wait(ctx, ids[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ex.Status != want || ex.Stdout != "" {
+			t.Errorf("run %d: %s %q stdout %q, want %s", i, ex.Status, ex.Reason, ex.Stdout, want)
+		}
+		if want == StatusRejected && !strings.Contains(ex.Reason, "script doomed") {
+			t.Errorf("reason %q does not name the script", ex.Reason)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // the cancelled one's request is taken by now
+	if ex, _ := h.r.Get(ctx, ids[2]); ex.Status != StatusCancelled {
+		t.Errorf("cancelled run became %s %q", ex.Status, ex.Reason)
+	}
+}
