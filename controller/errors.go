@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/events"
@@ -36,11 +37,13 @@ const (
 // Error is an API error: an HTTP status and the body
 // {"error": {"code", "message", "object", "field"}}.
 type Error struct {
-	Status  int    `json:"-"`
-	Code    Code   `json:"code"`
-	Message string `json:"message"`
-	Object  string `json:"object,omitempty"`
-	Field   string `json:"field,omitempty"`
+	Status int `json:"-"`
+	// RetryAfter, when set, is the answer's Retry-After, in seconds.
+	RetryAfter int    `json:"-"`
+	Code       Code   `json:"code"`
+	Message    string `json:"message"`
+	Object     string `json:"object,omitempty"`
+	Field      string `json:"field,omitempty"`
 }
 
 func (e *Error) Error() string {
@@ -108,7 +111,8 @@ func toAPIError(err error) (e *Error, internal bool) {
 		}, false
 	case errors.Is(err, runner.ErrQueueFull):
 		return &Error{
-			Status: http.StatusTooManyRequests, Code: CodeQueueFull,
+			// A place comes free as a run ends: a second is a fair wait.
+			Status: http.StatusTooManyRequests, Code: CodeQueueFull, RetryAfter: 1,
 			Message: "the run queue is full; try again later",
 		}, false
 	case errors.Is(err, runner.ErrNotFound):
@@ -163,9 +167,8 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeErrorBody(w http.ResponseWriter, e *Error) {
-	if e.Code == CodeQueueFull {
-		// A place comes free as a run ends: a second is a fair wait.
-		w.Header().Set("Retry-After", "1")
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
 	writeJSON(w, e.Status, ErrorBody{Error: e})
 }

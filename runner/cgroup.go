@@ -631,8 +631,9 @@ func cgSignalAll(pids []int) {
 	}
 }
 
-// Remove kills what is left of the run (see Kill), then removes every directory of its
-// cgroup. Removing a cgroup already removed is not an error.
+// Remove kills what is left of the run (see Kill), then removes every
+// directory of its cgroup. Removing a cgroup already removed is not an
+// error.
 func (g *Cgroup) Remove() error {
 	deadline := time.Now().Add(g.c.opts.KillTimeout)
 	killed := false

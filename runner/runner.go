@@ -419,11 +419,7 @@ func (r *Runner) Submit(ctx context.Context, req RunRequest) (*Execution, error)
 		Status: StatusQueued, Queued: r.opts.Now().UTC(),
 	}
 	if req.ID == "" {
-		rev, err := r.put(ctx, ex)
-		if err != nil {
-			return ex, err
-		}
-		return ex, r.queueSubmitted(ctx, ex, rev)
+		return ex, r.enqueue(ctx, ex)
 	}
 	// A given id runs once: the record is created only if it is new (one
 	// round trip), and an existing one is returned as it is.
@@ -489,11 +485,13 @@ func (r *Runner) submittedRecord(id string) (*Execution, uint64, bool) {
 	return &ex, s.rev, true
 }
 
+// enqueue saves a new queued record and queues it.
 func (r *Runner) enqueue(ctx context.Context, ex *Execution) error {
-	if err := r.save(ctx, ex); err != nil {
+	rev, err := r.update(ctx, ex, 0)
+	if err != nil {
 		return err
 	}
-	return r.queue(ctx, ex)
+	return r.queueSubmitted(ctx, ex, rev)
 }
 
 // queue puts a saved execution's run request on the runs stream; a full
@@ -509,7 +507,7 @@ func (r *Runner) queue(ctx context.Context, ex *Execution) error {
 		if errors.As(err, &apiErr) && strings.Contains(strings.ToLower(apiErr.Description), "maximum") {
 			key := ex.Script
 			if !strings.Contains(strings.ToLower(apiErr.Description), "per subject") {
-				key = "" // the whole queue
+				key = "" // the whole queue, not this script's
 			}
 			r.mu.Lock()
 			r.full[key] = r.opts.Now()
@@ -655,13 +653,8 @@ func (r *Runner) Wait(ctx context.Context, id string) (*Execution, error) {
 const waitPoll = time.Second
 
 func (r *Runner) save(ctx context.Context, ex *Execution) error {
-	_, err := r.put(ctx, ex)
+	_, err := r.update(ctx, ex, 0)
 	return err
-}
-
-// put saves ex and returns its revision.
-func (r *Runner) put(ctx context.Context, ex *Execution) (uint64, error) {
-	return r.update(ctx, ex, 0)
 }
 
 // update saves ex if its record is still at revision rev (any revision
