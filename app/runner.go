@@ -65,7 +65,7 @@ func startRunner(ctx context.Context, opts Options, bus *events.Bus, store *conf
 		NC: bus.Conn(), JS: bus.JetStream(), Store: store, Events: bus, Tokens: issuer, Logger: log,
 		DataDir: opts.DataDir, RunDir: runDir, APIURL: apiURL, APISocket: sock, Version: opts.Version,
 		PoolSize: opts.RunnerPoolSize, Grace: opts.ShutdownTimeout, NoWarmPool: opts.NoWarmPool,
-		CgroupParent: cgroupParent(opts),
+		CgroupParent: cgroupParent(opts), RemoveCgroupParent: true,
 	})
 	if err != nil {
 		sockLn.Close()

@@ -323,7 +323,7 @@ func BenchmarkExecutionsPerSecond(b *testing.B) {
 			}
 			time.Sleep(window)
 			stop.Store(true)
-			steal := cpu.StealSince()
+			steal, busy := cpu.StealSince(), cpu.BusySince()
 			wg.Wait()
 			b.StopTimer()
 			in, failed := 0, 0
@@ -357,6 +357,11 @@ func BenchmarkExecutionsPerSecond(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(in)/window.Seconds(), "executions/s")
+			if in > 0 {
+				// The machine's CPU per run: vigil, NATS, the sandboxes,
+				// Python and these clients, whatever the steal.
+				b.ReportMetric(float64(busy.Microseconds())/1000/float64(in), "cpu-ms/exec")
+			}
 			b.ReportMetric(float64(failed), "failed-or-other-mode")
 			b.ReportMetric(float64(full.Load()), "queue-full-429s")
 			b.ReportMetric(steal, "%steal")

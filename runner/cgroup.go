@@ -181,6 +181,7 @@ type Cgroups struct {
 	// directory one step, so that no directory is made between another
 	// Create's write of cgroup.subtree_control and its effect.
 	enableMu *sync.Mutex
+	made     []string // directories DetectCgroups made
 }
 
 // DetectCgroups inspects the mount table and returns a manager rooted at the
@@ -904,23 +905,51 @@ func cgInitCpuset(parent, dir string) error {
 	return nil
 }
 
-// cgMkdirAll makes dir and any missing directory between mount and dir.
-func cgMkdirAll(fs cgroupFS, mount, dir string) error {
+// mkdirAll makes dir and any missing directory between mount and dir, and
+// remembers those it made for Close.
+func (c *Cgroups) mkdirAll(mount, dir string) error {
 	rel, err := filepath.Rel(mount, dir)
 	if err != nil {
 		return err
 	}
 	cur := mount
-	for c := range strings.SplitSeq(rel, "/") {
-		cur = filepath.Join(cur, c)
+	for comp := range strings.SplitSeq(rel, "/") {
+		cur = filepath.Join(cur, comp)
 		if _, err := os.Stat(cur); err == nil {
 			continue
 		}
-		if err := fs.mkdir(cur); err != nil && !errors.Is(err, syscall.EEXIST) {
+		err := c.fs.mkdir(cur)
+		if err != nil && !errors.Is(err, syscall.EEXIST) {
 			return fmt.Errorf("mkdir %s: %w", cur, cgUnwrap(err))
+		}
+		if err == nil {
+			c.made = append(c.made, cur)
 		}
 	}
 	return nil
+}
+
+// Close removes the parent cgroup in every hierarchy, and the directories
+// above it that DetectCgroups made, so that an instance with a parent of
+// its own (each data directory gets one by default) leaves no cgroup behind
+// when it stops. Call it only when no other manager uses the parent, once
+// every run has ended: a directory that still holds a cgroup stays.
+func (c *Cgroups) Close() error {
+	dirs := slices.Clone(c.made)
+	for _, h := range slices.Concat(c.hiers, c.spare) {
+		if !slices.Contains(dirs, h.parent) {
+			dirs = append(dirs, h.parent)
+		}
+	}
+	slices.SortFunc(dirs, func(a, b string) int { return len(b) - len(a) }) // children first
+	var errs []error
+	for _, dir := range dirs {
+		err := c.fs.rmdir(dir)
+		if err != nil && !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.ENOTEMPTY) {
+			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", dir, cgUnwrap(err)))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // cgSwapActive reports whether any swap area is in use (/proc/swaps has more

@@ -1199,3 +1199,62 @@ func BenchmarkCgroupLifecycle(b *testing.B) {
 	b.ReportMetric(float64(kill.Microseconds())/float64(n), "kill-µs/op")
 	b.ReportMetric(float64(remove.Microseconds())/float64(n), "remove-µs/op")
 }
+
+// TestCgroupCloseReal: Close removes the parent cgroup in every hierarchy,
+// also when a crashed instance had made it, and the ancestors its manager
+// made, but no ancestor that existed before, nor a parent that holds a run.
+func TestCgroupCloseReal(t *testing.T) {
+	outer := cgReal(t, CgroupOptions{})
+	inner := outer.opts.Parent + "/a/b"
+	c, err := DetectCgroups(CgroupOptions{Parent: inner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cgCleanupParents(t, c) })
+	// A parent that holds a run stays.
+	g, err := c.Create("exec-close", Limits{Pids: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range c.ParentDirs() {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("a parent with a run's cgroup, after Close: %v", err)
+		}
+	}
+	if err := g.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	// The next instance finds the parent made: Close removes it all the same,
+	// and a/ only where that instance made it too.
+	c2, err := DetectCgroups(CgroupOptions{Parent: inner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range c.ParentDirs() {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after Close: %v", p, err)
+		}
+		if _, err := os.Stat(filepath.Dir(p)); err != nil {
+			t.Errorf("%s, which the closing manager found, after Close: %v", filepath.Dir(p), err)
+		}
+	}
+	if err := c.Close(); err != nil { // the first instance's: removes the a/ it made
+		t.Fatal(err)
+	}
+	for _, p := range c.ParentDirs() {
+		if _, err := os.Stat(filepath.Dir(p)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s, which the manager made, after Close: %v", filepath.Dir(p), err)
+		}
+	}
+	for _, p := range outer.ParentDirs() {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("the outer parent, which existed, after Close: %v", err)
+		}
+	}
+}

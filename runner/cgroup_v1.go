@@ -83,7 +83,7 @@ func (c *Cgroups) detectV1(mounts []cgMount) cgDetection {
 // mkdirV1Parent makes h's parent cgroup; where cpuset is co-mounted each new
 // level gets its parent's cpus and mems.
 func (c *Cgroups) mkdirV1Parent(h *cgHierarchy) error {
-	if err := cgMkdirAll(c.fs, h.mount, h.parent); err != nil {
+	if err := c.mkdirAll(h.mount, h.parent); err != nil {
 		return err
 	}
 	if !h.cpuset {

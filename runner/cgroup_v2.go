@@ -51,7 +51,7 @@ func (c *Cgroups) detectV2(mounts []cgMount) cgDetection {
 	// the runs only if the parent and every ancestor enable it. Writing one
 	// already enabled is a no-op.
 	parent := filepath.Join(mount, c.opts.Parent)
-	if err := cgMkdirAll(c.fs, mount, parent); err != nil {
+	if err := c.mkdirAll(mount, parent); err != nil {
 		return fail(err)
 	}
 	d.created = []*cgHierarchy{{mount: mount, parent: parent}}

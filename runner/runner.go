@@ -105,6 +105,9 @@ type Options struct {
 	PrestartShims int
 	// CgroupParent names the cgroup that holds the runs; default "vigil".
 	CgroupParent string
+	// RemoveCgroupParent removes at Stop the parent cgroup, if this runner
+	// made it: set it when no other runner shares the parent.
+	RemoveCgroupParent bool
 	// NoWarmPool starts every run in a fresh interpreter. By default a fork
 	// server per interpreter, with the SDK and common modules imported,
 	// forks each run (see zygote.py); a run whose script sets PYTHON*,
@@ -359,6 +362,13 @@ func (r *Runner) Stop(ctx context.Context) {
 		}
 		if r.cancel != nil {
 			_ = r.cancel.Unsubscribe()
+		}
+		if r.cgroups != nil && r.opts.RemoveCgroupParent {
+			defer func() { // after the pools below have removed their runs' cgroups
+				if err := r.cgroups.Close(); err != nil {
+					r.log.Warn("remove the parent cgroup", "err", err)
+				}
+			}()
 		}
 		defer r.shims.close()
 		if r.warm != nil {

@@ -52,8 +52,20 @@ func TestMain(m *testing.M) {
 				shimBin, shimBuildErr = buildVigil(filepath.Join(dir, "vigil"))
 			}
 		}
-		return m.Run()
+		code := m.Run()
+		removeTestCgroupParents()
+		return code
 	}())
+}
+
+// removeTestCgroupParents removes the parent cgroups that this process's
+// runners shared (vigil-test-<pid>…), now empty.
+func removeTestCgroupParents() {
+	dirs, _ := filepath.Glob(fmt.Sprintf("/sys/fs/cgroup/*/vigil-test-%d*", os.Getpid()))
+	more, _ := filepath.Glob(fmt.Sprintf("/sys/fs/cgroup/vigil-test-%d*", os.Getpid()))
+	for _, d := range append(dirs, more...) {
+		_ = syscall.Rmdir(d)
+	}
 }
 
 // buildVigil builds ./cmd/vigil of this module into out.

@@ -51,7 +51,7 @@ print(json.dumps({
     "executable": sys.executable, "dont_write_bytecode": sys.dont_write_bytecode,
     "run": sorted(os.listdir("/run/vigil")), "tmp": sorted(os.listdir("/tmp")),
     "procs": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
-    "threads": threading.active_count(), "fds": sorted(os.listdir("/proc/self/fd")),
+    "threads": threading.active_count(), "native_id": threading.main_thread().native_id == threading.get_native_id(), "fds": sorted(os.listdir("/proc/self/fd")),
     "signals": [str(signal.getsignal(s)) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE, signal.SIGHUP)],
     "rlimits": [resource.getrlimit(r) for r in (resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC, resource.RLIMIT_CORE, resource.RLIMIT_CPU, resource.RLIMIT_AS)],
     "nonewprivs": status["NoNewPrivs"].strip(), "caps": [status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")],
@@ -61,6 +61,25 @@ print(json.dumps({
     "environ_readable": not read("/proc/self/environ").startswith("error"),
 }))
 `
+
+// TestWarmRunsDrawTheirOwnRandom: runs forked from one server do not share
+// the random module's state (or every run would draw the same numbers).
+func TestWarmRunsDrawTheirOwnRandom(t *testing.T) {
+	h := newHarness(t, nil)
+	h.waitWarm(t)
+	h.script(t, "draw", `{"source": `+src("import random\nprint(random.getrandbits(64))\n")+`}`)
+	seen := map[string]bool{}
+	for range 4 {
+		ex := h.runWait(t, "draw", `{}`)
+		if !ex.Warm || ex.Status != StatusSucceeded {
+			t.Fatalf("run: warm=%v %s %s %q", ex.Warm, ex.Status, ex.Reason, ex.Stderr)
+		}
+		if seen[ex.Stdout] {
+			t.Fatalf("two warm runs drew the same numbers: %q", ex.Stdout)
+		}
+		seen[ex.Stdout] = true
+	}
+}
 
 // TestWarmRunLooksCold: a script forked by the warm pool observes what it
 // would after a cold start — argv, __main__, paths, ids, environment,

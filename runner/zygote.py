@@ -270,6 +270,11 @@ def init(req, fds):
         os._exit(SHIM_EXIT)
     if pid == 0:
         try:
+            # os.fork leaves the main thread's native_id its parent's
+            # (CPython 3.11), where a cold start has its own.
+            threading = sys.modules.get("threading")
+            if threading is not None and hasattr(threading.main_thread(), "_set_native_id"):
+                threading.main_thread()._set_native_id()
             # Joining a cgroup can wait for an RCU grace period: done now,
             # off the run's critical path.
             for procs in req.get("cgroup_procs") or []:

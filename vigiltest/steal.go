@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"time"
 )
 
 // CPUTimes is a snapshot of the machine's CPU time counters (/proc/stat).
@@ -11,8 +12,8 @@ import (
 // the time it takes is "steal", which no process here can see but which
 // shows in every latency and throughput a benchmark measures meanwhile.
 type CPUTimes struct {
-	steal, total uint64
-	ok           bool
+	steal, idle, total uint64
+	ok                 bool
 }
 
 // ReadCPUTimes reads the counters; on a system without /proc/stat the
@@ -36,7 +37,10 @@ func ReadCPUTimes() CPUTimes {
 			return CPUTimes{}
 		}
 		c.total += n
-		if i == 7 {
+		switch i {
+		case 3, 4: // idle, iowait
+			c.idle += n
+		case 7:
 			c.steal = n
 		}
 	}
@@ -53,4 +57,21 @@ func (c CPUTimes) StealSince() float64 {
 		return 0
 	}
 	return 100 * float64(now.steal-c.steal) / float64(now.total-c.total)
+}
+
+// userHZ is the unit of /proc/stat's counters (USER_HZ, 100 on every
+// Linux architecture that vigil builds for).
+const userHZ = 100
+
+// BusySince returns the CPU time all cores spent running anything (not
+// idle, not stolen) since the snapshot c, summed over cores: divided by a
+// count of operations it gives the machine's CPU cost of one, a figure
+// that steal, unlike a rate, does not lower.
+func (c CPUTimes) BusySince() time.Duration {
+	now := ReadCPUTimes()
+	if !c.ok || !now.ok || now.total <= c.total {
+		return 0
+	}
+	busy := (now.total - now.idle - now.steal) - (c.total - c.idle - c.steal)
+	return time.Duration(busy) * time.Second / userHZ
 }

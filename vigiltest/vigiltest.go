@@ -64,7 +64,7 @@ type Server struct {
 
 // Start runs `vigil serve` on dir with loopback ports picked by the kernel,
 // waits until it has written its addr file and registers a cleanup that
-// kills it.
+// stops it.
 func Start(tb testing.TB, bin, dir string, env []string, args ...string) *Server {
 	tb.Helper()
 	_ = os.Remove(filepath.Join(dir, "addr"))
@@ -78,7 +78,9 @@ func Start(tb testing.TB, bin, dir string, env []string, args ...string) *Server
 		tb.Fatal(err)
 	}
 	go func() { s.exit <- cmd.Wait() }()
-	tb.Cleanup(s.Kill)
+	// A graceful stop removes the instance's cgroups, which a killed one
+	// leaves behind; a run still going after a moment dies with it.
+	tb.Cleanup(func() { _ = s.Term(5 * time.Second) })
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if data, err := os.ReadFile(filepath.Join(dir, "addr")); err == nil {
@@ -138,6 +140,10 @@ func (s *Server) Term(timeout time.Duration) error {
 		case <-time.After(timeout):
 			_ = s.Cmd.Process.Signal(syscall.SIGKILL)
 			err = fmt.Errorf("no exit %s after SIGTERM", timeout)
+			select {
+			case <-s.exit: //nolint:errcheck // killed: its exit status says nothing
+			case <-time.After(10 * time.Second):
+			}
 		}
 	})
 	return err
