@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,13 +45,35 @@ const (
 func (r *Runner) run(ctx context.Context, ex *Execution, rev uint64, obj *config.Object, spec ControlScriptSpec) (started bool) {
 	now := r.opts.Now().UTC()
 	ex.Status, ex.Started, ex.Runner = StatusRunning, &now, r.opts.ID
-	// The record must still be the queued one read at revision rev.
-	if _, err := r.update(context.Background(), ex, rev); errors.Is(err, errRecordChanged) {
-		return false
-	} else if err != nil {
-		r.log.Error("record run start", "id", ex.ID, "err", err)
+	// The record must still be the queued one read at revision rev. It is
+	// written while the sandbox gets ready, and the script released only
+	// once it is: a cancel that came first wins.
+	recorded := make(chan error, 1)
+	if data, err := json.Marshal(ex); err != nil {
+		recorded <- fmt.Errorf("encode %s: %w", ex.ID, err)
+	} else {
+		go func() {
+			_, err := r.write(context.Background(), ex.ID, false, data, rev)
+			recorded <- err
+		}()
 	}
-	res := r.execute(ctx, ex, spec)
+	var once sync.Once
+	var changed error
+	release := func() error {
+		once.Do(func() {
+			err := <-recorded
+			if errors.Is(err, errRecordChanged) {
+				changed = err
+			} else if err != nil {
+				r.log.Error("record run start", "id", ex.ID, "err", err)
+			}
+		})
+		return changed
+	}
+	res := r.execute(ctx, ex, spec, release)
+	if release() != nil {
+		return false // nothing ran; the record is someone else's
+	}
 	end := r.opts.Now().UTC()
 	ex.Finished = &end
 	if res != nil {
@@ -65,8 +88,9 @@ func (r *Runner) run(ctx context.Context, ex *Execution, rev uint64, obj *config
 }
 
 // execute runs the script in its sandbox and fills the record. An error
-// means the run could not be set up and is rejected.
-func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptSpec) error {
+// means the run could not be set up and is rejected. The script is released
+// only if release, called once the sandbox is ready, returns nil.
+func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptSpec, release func() error) error {
 	src := []byte(spec.Source)
 	if spec.File != "" {
 		var err error
@@ -202,6 +226,9 @@ func (r *Runner) execute(ctx context.Context, ex *Execution, spec ControlScriptS
 	}
 	if !network && r.opts.APISocket != "" {
 		sb.BindSocket = r.opts.APISocket
+	}
+	if err := release(); err != nil {
+		return err
 	}
 	var proc runProc
 	if pk != nil {

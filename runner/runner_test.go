@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -415,8 +416,21 @@ func TestQueueFull(t *testing.T) {
 // dispatches it from the record it remembered queueing.
 func TestCancelWhileQueuedNeverRuns(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.PoolSize = 1 })
+	// A script that ran says so out of band, whatever its record says.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ran := make(chan struct{}, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+			ran <- struct{}{}
+		}
+	}()
 	h.script(t, "busy", `{"source": "import time\ntime.sleep(1)\n"}`)
-	h.script(t, "later", `{"source": "print('ran')\n"}`)
+	h.script(t, "later", `{"source": `+src(fmt.Sprintf("import socket\nsocket.create_connection(('127.0.0.1', %d))\nprint('ran')\n", ln.Addr().(*net.TCPAddr).Port))+`}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	busy, err := h.r.Submit(ctx, RunRequest{Script: "busy", User: "t"})
@@ -448,7 +462,11 @@ func TestCancelWhileQueuedNeverRuns(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond) // a wrongly started run would be recorded by now
+	select {
+	case <-ran:
+		t.Fatal("the cancelled run's script ran")
+	case <-time.After(500 * time.Millisecond): // a wrongly started run would have connected by now
+	}
 	got, err := h.r.Get(ctx, later.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -556,6 +556,21 @@ const nobodyID = 65534
 // an entry that is missing. Scripts run as this user until runners get a
 // dedicated one; note that RLIMIT_NPROC counts every process of the uid.
 func SandboxUser() (uid, gid int, err error) {
+	u := sandboxUser()
+	return u.uid, u.gid, u.err
+}
+
+// sandboxUser reads the files once: every run needs the ids, which do not
+// change while vigil runs.
+var sandboxUser = sync.OnceValue(func() (u struct {
+	uid, gid int
+	err      error
+}) {
+	u.uid, u.gid, u.err = readSandboxUser()
+	return u
+})
+
+func readSandboxUser() (uid, gid int, err error) {
 	uid, err = lookupID("/etc/passwd", "nobody")
 	if err != nil {
 		return 0, 0, err
