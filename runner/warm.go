@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -105,18 +106,34 @@ func (p *warmPool) take(interp string, network bool) *parked {
 		}
 		pk = c
 	}
-	p.refillLocked(key, z)
 	cgroups := p.cgroups
-	p.mu.Unlock()
 	if pk != nil {
+		// Its replacement is prepared once this run is under way: forking
+		// and building a sandbox now would take the CPU the run needs to
+		// reach its first instruction.
+		var once sync.Once
+		pk.replace = func() { once.Do(func() { p.refill(key, z) }) }
+		p.mu.Unlock()
 		return pk
 	}
+	p.refillLocked(key, z)
+	p.mu.Unlock()
 	pk, err := z.park(parkID(), network, cgroups, p.parkLimits)
 	if err != nil {
 		p.log.Warn("warm pool: prepare a run; it starts cold", "err", err)
 		return nil
 	}
 	return pk
+}
+
+// refill prepares runs for key in the background up to parkSize, if z is
+// still its interpreter's server.
+func (p *warmPool) refill(key parkKey, z *zygote) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.servers[key.interp] == z {
+		p.refillLocked(key, z)
+	}
 }
 
 // refillLocked prepares runs in the background up to parkSize.
@@ -507,6 +524,7 @@ type warmProc struct {
 	statusR        *os.File
 	statusOnce     sync.Once
 	st             ShimStatus
+	replace        func() // see parked; nil when not taken
 }
 
 // parked is a run prepared ahead: its init has built the namespaces and
@@ -518,6 +536,10 @@ type parked struct {
 	cg      *Cgroup
 	specW   *os.File
 }
+
+// warmProc's replace, set by take, prepares the run that replaces it in the
+// pool: when the script has started or the run has failed or been
+// discarded.
 
 // park prepares a run; id names it and its cgroup until the run is known,
 // and the cgroup gets limits, those of most runs: a run that has them
@@ -639,9 +661,28 @@ func (p *parked) start(spec SandboxSpec, script []byte) error {
 	return nil
 }
 
+// firstRead calls fn once the first bytes have been read from r.
+type firstRead struct {
+	r    io.Reader
+	fn   func()
+	done bool
+}
+
+func (f *firstRead) Read(b []byte) (int, error) {
+	n, err := f.r.Read(b)
+	if n > 0 && !f.done {
+		f.done = true
+		f.fn()
+	}
+	return n, err
+}
+
 // discard kills an unused prepared run and removes its cgroup, in the
 // background; close waits for it.
 func (p *warmPool) discard(pk *parked) {
+	if pk.replace != nil {
+		defer pk.replace()
+	}
 	pk.Signal(unix.SIGKILL)
 	pk.specW.Close()
 	p.wg.Add(1)
@@ -684,8 +725,16 @@ func (p *warmProc) waitInit() (ws unix.WaitStatus, ok bool) {
 // shimStatus reads the run's status lines until EOF.
 func (p *warmProc) shimStatus() ShimStatus {
 	p.statusOnce.Do(func() {
-		p.st = readStatus(p.statusR)
+		var r io.Reader = p.statusR
+		if p.replace != nil {
+			// The first status line says the script started, or why not.
+			r = &firstRead{r: r, fn: p.replace}
+		}
+		p.st = readStatus(r)
 		p.statusR.Close()
+		if p.replace != nil {
+			p.replace()
+		}
 	})
 	return p.st
 }

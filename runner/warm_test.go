@@ -476,3 +476,48 @@ func (p *warmPool) prepared(t *testing.T, n int) []string {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestWarmPoolRefillsAfterStart: a prepared run taken from the pool is
+// replaced once its script has started, not while it is on its way there;
+// a discarded one is replaced too.
+func TestWarmPoolRefillsAfterStart(t *testing.T) {
+	h := newHarness(t, nil)
+	h.waitWarm(t)
+	h.r.warm.prepared(t, warmParked)
+	key := parkKey{DefaultInterpreter(), true}
+	parked := func() (n, inflight int) {
+		h.r.warm.mu.Lock()
+		defer h.r.warm.mu.Unlock()
+		return len(h.r.warm.parked[key]), h.r.warm.inflight[key]
+	}
+	waitFull := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if n, _ := parked(); n == warmParked {
+				return
+			}
+			if time.Now().After(deadline) {
+				n, in := parked()
+				t.Fatalf("%s: %d prepared, %d in flight; want %d", what, n, in, warmParked)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	pk := h.r.warm.take(DefaultInterpreter(), true)
+	if pk == nil {
+		t.Fatal("nothing prepared")
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n, in := parked(); n+in != warmParked-1 {
+		t.Fatalf("before the taken run started: %d prepared, %d in flight; want %d, none being prepared", n, in, warmParked-1)
+	}
+	h.r.warm.discard(pk)
+	waitFull("after a discard")
+
+	h.script(t, "hi", `{"source": "print('hi')\n"}`)
+	if ex := h.runWait(t, "hi", `{}`); !ex.Warm || ex.Status != StatusSucceeded {
+		t.Fatalf("run: warm=%v %s %s", ex.Warm, ex.Status, ex.Reason)
+	}
+	waitFull("after a run")
+}
