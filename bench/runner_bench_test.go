@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -152,7 +153,9 @@ func BenchmarkRunToFirstLine(b *testing.B) {
 // alert whose ActionGroup runs a ControlScript; the time from just before
 // the publish to the script's first line (the time it prints), through the
 // rules engine, the actions stream and the runner, with the warm pool and
-// cold.
+// cold. One event at a time: each is published 10 ms after the previous
+// run has ended, and the script reports its time over loopback, so that
+// nothing of the benchmark's own competes with the run it measures.
 func BenchmarkEventToFirstLine(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("the sandbox needs root")
@@ -164,8 +167,14 @@ func BenchmarkEventToFirstLine(b *testing.B) {
 				flags = append(flags, "--no-warm-pool")
 			}
 			s := vigiltest.Start(b, vigilBin, b.TempDir(), nil, append([]string{"--nats-listen", "off"}, flags...)...)
-			applyScript(b, s, "first", "import time; print(time.time_ns())\n")
+			// The script reports its first line's time over loopback, so that
+			// no polling of the API competes with the runs for the CPU.
+			script, reports := firstLineReports(b)
+			applyScript(b, s, "first", script)
 			waitMode(b, s, "first", mode == "warm")
+			for len(reports) > 0 {
+				<-reports // waitMode's
+			}
 			body := `{"objects":[
 				{"kind":"ActionGroup","name":"run-first","spec":{"controlscript":"first"}},
 				{"kind":"AlertConfig","name":"each","spec":{"events":["SERVER_DOWN"],"throttle":"0s","action_group":"run-first"}}]}`
@@ -182,15 +191,19 @@ func BenchmarkEventToFirstLine(b *testing.B) {
 				if code, out, err := apiDo(s, "POST", "/api/v1/events", ev); err != nil || code != 201 {
 					b.Fatalf("publish: %d %s %v", code, out, err)
 				}
-				ex, err := waitAlertRun(s, fmt.Sprintf(`"obj_name":"p%d"`, i))
+				ns, id, err := waitReport(reports, fmt.Sprintf(`"obj_name":"p%d"`, i))
 				if err != nil {
 					b.Fatal(err)
 				}
-				var ns int64
-				if _, err := fmt.Sscan(strings.TrimSpace(ex.Stdout), &ns); err != nil {
-					b.Fatalf("run %s: stdout %q", ex.ID, ex.Stdout)
-				}
 				lat = append(lat, time.Unix(0, ns).Sub(t0))
+				// One event at a time: the next once this run has ended and
+				// the pool has prepared its replacement.
+				b.StopTimer()
+				if err := waitFinished(s, id); err != nil {
+					b.Fatal(err)
+				}
+				time.Sleep(10 * time.Millisecond)
+				b.StartTimer()
 			}
 			b.StopTimer()
 			steal := cpu.StealSince()
@@ -202,35 +215,79 @@ func BenchmarkEventToFirstLine(b *testing.B) {
 	}
 }
 
-// waitAlertRun waits for the finished execution whose alert holds marker.
-func waitAlertRun(s *vigiltest.Server, marker string) (*execution, error) {
+// firstLineReports listens on loopback and returns a script that takes
+// the time first, prints it, then sends the listener that time, its
+// execution id and its alert, which the channel yields.
+func firstLineReports(b *testing.B) (script string, reports <-chan string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	ch := make(chan string, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if data, err := io.ReadAll(c); err == nil {
+					select {
+					case ch <- string(data):
+					case <-time.After(time.Minute):
+					}
+				}
+			}()
+		}
+	}()
+	script = fmt.Sprintf("import time; t = time.time_ns(); print(t, flush=True)\n"+
+		"import os, socket, sys\nwith socket.create_connection(('127.0.0.1', %d)) as c:\n"+
+		"    c.sendall(b'%%d %%s ' %% (t, os.environ['VIGIL_EXECUTION_ID'].encode()) + sys.argv[1].encode())\n",
+		ln.Addr().(*net.TCPAddr).Port)
+	return script, ch
+}
+
+// waitReport returns the time and execution id in the first report whose
+// alert holds marker.
+func waitReport(reports <-chan string, marker string) (ns int64, id string, err error) {
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case r := <-reports:
+			if !strings.Contains(r, marker) {
+				continue // a late report of an earlier event
+			}
+			if _, err := fmt.Sscan(r, &ns, &id); err != nil {
+				return 0, "", fmt.Errorf("report %q: %w", r, err)
+			}
+			return ns, id, nil
+		case <-deadline:
+			return 0, "", fmt.Errorf("no report for %s", marker)
+		}
+	}
+}
+
+// waitFinished waits until execution id has a final status.
+func waitFinished(s *vigiltest.Server, id string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		code, out, err := apiDo(s, "GET", "/api/v1/executions?limit=3", "")
+		code, out, err := apiDo(s, "GET", "/api/v1/executions/"+id, "")
 		if err != nil {
-			return nil, fmt.Errorf("list: %w", err)
+			return err
 		}
-		if code != 200 {
-			return nil, fmt.Errorf("list: %d %s", code, out)
+		var ex execution
+		if code != 200 || json.Unmarshal(out, &ex) != nil {
+			return fmt.Errorf("execution %s: %d %s", id, code, out)
 		}
-		var list struct {
-			Items []struct {
-				execution
-				Alert json.RawMessage `json:"alert"`
-			} `json:"items"`
+		if ex.Finished != nil {
+			return nil
 		}
-		if err := json.Unmarshal(out, &list); err != nil {
-			return nil, err
-		}
-		for _, it := range list.Items {
-			if strings.Contains(string(it.Alert), marker) && it.Finished != nil {
-				ex := it.execution
-				return &ex, nil
-			}
-		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
-	return nil, fmt.Errorf("no finished run for %s", marker)
+	return fmt.Errorf("execution %s did not finish", id)
 }
 
 // waitMode runs name until a run starts the way the benchmark wants: the
