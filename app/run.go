@@ -260,7 +260,7 @@ func Run(ctx context.Context, opts Options) error {
 	var scaler *autoscale.Manager
 	if !opts.NoRules {
 		scaler, err = autoscale.New(ctx, autoscale.Options{
-			Store: store, JS: bus.JetStream(), Conn: bus.Conn(), Events: bus, Replicas: opts.NATSReplicas, Logger: log,
+			Store: store, JS: bus.JetStream(), Events: bus, Replicas: opts.NATSReplicas, Logger: log,
 		})
 		if err != nil {
 			ln.Close()

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigilhq/vigil/config"
@@ -140,7 +140,6 @@ type KeyedResult struct {
 type Options struct {
 	Store  *config.Store
 	JS     jetstream.JetStream
-	Conn   *nats.Conn
 	Events Publisher
 	// Replicas of the state bucket; default 1.
 	Replicas int
@@ -155,8 +154,8 @@ type Manager struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	mu   sync.Mutex
-	subs []*nats.Subscription
+	mu      sync.Mutex
+	reports jetstream.ConsumeContext
 }
 
 // requestSpace is the namespace of request ids (UUIDv5 of trigger keys).
@@ -197,24 +196,50 @@ var Reports = map[string]string{
 	"SERVER_AUTOSCALE_FAILED":       "server_autoscale_failed_info",
 }
 
+// ReportsConsumer is the durable consumer of the events stream by which
+// managers follow the scripts' reports; managers sharing a NATS server
+// share it, so each report is applied once.
+const ReportsConsumer = "vigil-autoscale-reports"
+
 // Start follows the scripts' reports, so that an operation they report
-// done stops counting as in flight. A report published while no manager
-// runs is not seen: its operation ends at its deadline.
+// done stops counting as in flight. It reads them from the events stream
+// through a durable consumer: a report published while no manager ran is
+// applied when one starts.
 func (m *Manager) Start(ctx context.Context) error {
-	if m.opts.Conn == nil {
-		return nil
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id, key := range Reports {
-		sub, err := m.opts.Conn.Subscribe(events.EventsPrefix+"."+id+".pool.>", func(msg *nats.Msg) {
-			m.report(ctx, id, key, msg.Data)
-		})
-		if err != nil {
-			return fmt.Errorf("autoscale: follow %s: %w", id, err)
-		}
-		m.subs = append(m.subs, sub)
+	filters := make([]string, 0, len(Reports))
+	for id := range Reports {
+		filters = append(filters, events.JournalPrefix+"."+id+".pool.>")
 	}
+	sort.Strings(filters)
+	cons, err := m.opts.JS.CreateOrUpdateConsumer(ctx, events.EventsStream, jetstream.ConsumerConfig{
+		Durable:        ReportsConsumer,
+		Description:    "autoscale: the scripts' reports of their operations",
+		FilterSubjects: filters,
+		// The first manager starts with the reports that come after it; a
+		// durable consumer resumes where the managers left off.
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxDeliver:    10,
+	})
+	if err != nil {
+		return fmt.Errorf("autoscale: follow reports: %w", err)
+	}
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		id, _, _ := strings.Cut(strings.TrimPrefix(msg.Subject(), events.JournalPrefix+"."), ".")
+		if err := m.report(ctx, id, Reports[id], msg.Data()); err != nil {
+			m.log.Warn("autoscale: apply a report; it comes again", "event_id", id, "error", err)
+			_ = msg.NakWithDelay(time.Second)
+			return
+		}
+		_ = msg.Ack()
+	})
+	if err != nil {
+		return fmt.Errorf("autoscale: follow reports: %w", err)
+	}
+	m.reports = cc
 	return nil
 }
 
@@ -222,17 +247,18 @@ func (m *Manager) Start(ctx context.Context) error {
 func (m *Manager) Stop() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, s := range m.subs {
-		_ = s.Unsubscribe()
+	if m.reports != nil {
+		m.reports.Stop()
+		m.reports = nil
 	}
-	m.subs = nil
 }
 
-func (m *Manager) report(ctx context.Context, id, key string, data []byte) {
+// report applies a script's report; an error is worth another try.
+func (m *Manager) report(ctx context.Context, id, key string, data []byte) error {
 	var ev events.Event
 	if err := json.Unmarshal(data, &ev); err != nil {
 		m.log.Warn("autoscale: unreadable report", "event_id", id, "error", err)
-		return
+		return nil
 	}
 	var d struct {
 		RequestID string     `json:"request_id"`
@@ -243,7 +269,7 @@ func (m *Manager) report(ctx context.Context, id, key string, data []byte) {
 		_ = json.Unmarshal(raw, &d)
 	}
 	if d.RequestID == "" && len(d.Out) == 0 && len(d.In) == 0 {
-		return
+		return nil
 	}
 	pool := ev.Data.ObjName
 	err := m.update(ctx, pool, func(st *State) bool {
@@ -270,10 +296,10 @@ func (m *Manager) report(ctx context.Context, id, key string, data []byte) {
 		return changed
 	})
 	if err != nil {
-		m.log.Warn("autoscale: record report", "pool", pool, "event_id", id, "request_id", d.RequestID, "error", err)
-		return
+		return fmt.Errorf("pool %s, request %s: %w", pool, d.RequestID, err)
 	}
 	m.log.Info("autoscale: operation ended", "pool", pool, "event_id", id, "request_id", d.RequestID)
+	return nil
 }
 
 // State returns a pool's state (zero when it has none).

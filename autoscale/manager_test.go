@@ -161,7 +161,7 @@ func (r *rig) apply(kind, name, spec string) {
 
 func (r *rig) manager() *Manager {
 	r.t.Helper()
-	m, err := New(context.Background(), Options{Store: r.store, JS: r.bus.JetStream(), Conn: r.bus.Conn(), Events: r.bus, Now: r.clock})
+	m, err := New(context.Background(), Options{Store: r.store, JS: r.bus.JetStream(), Events: r.bus, Now: r.clock})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -438,5 +438,48 @@ func TestInstancesDecideAsOne(t *testing.T) {
 	}
 	if n := len(r.events("SERVER_AUTOSCALE_OUT")); n != 2 {
 		t.Fatalf("%d events, want 2", n)
+	}
+}
+
+// TestReportWhileNoManagerRuns: a script's report published while vigil's
+// manager is stopped (vigil restarting, say) is applied when managers start
+// again, here two sharing the stream's consumer.
+func TestReportWhileNoManagerRuns(t *testing.T) {
+	r := newRig(t)
+	r.setup(1)
+	m := r.manager()
+	ctx := context.Background()
+	op, err := m.Trigger(ctx, trigger("a1", "web-load"))
+	if err != nil || op.Count != 1 {
+		t.Fatalf("%+v %v", op, err)
+	}
+	m.Stop()
+	ev, err := events.New("SERVER_AUTOSCALE_OUT_COMPLETE", "pool", "web", map[string]any{
+		"server_autoscaleout_complete_info": map[string]any{
+			"nscaleout": 1, "request_id": op.RequestID,
+			"scaled_out_servers": []any{map[string]any{"ip": map[string]any{"addr": "10.0.0.2", "type": "V4"}, "port": 8080}},
+		},
+	}, "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.bus.Publish(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if st, _ := m.State(ctx, "web"); len(st.InFlight) != 1 {
+		t.Fatalf("applied with no manager running: %+v", st)
+	}
+	a, _ := r.manager(), r.manager()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, _ := a.State(ctx, "web")
+		if len(st.InFlight) == 0 && len(st.ScaledOut) == 1 && st.ScaledOut[0].IP.Addr == "10.0.0.2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the report was not applied after the restart: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
