@@ -560,12 +560,16 @@ func SandboxUser() (uid, gid int, err error) {
 	return u.uid, u.gid, u.err
 }
 
-// sandboxUser reads the files once: every run needs the ids, which do not
-// change while vigil runs.
-var sandboxUser = sync.OnceValue(func() (u struct {
+// sandboxIDs is what readSandboxUser returned.
+type sandboxIDs struct {
 	uid, gid int
 	err      error
-}) {
+}
+
+// sandboxUser reads the files once: every run needs the ids, which do not
+// change while vigil runs.
+var sandboxUser = sync.OnceValue(func() sandboxIDs {
+	var u sandboxIDs
 	u.uid, u.gid, u.err = readSandboxUser()
 	return u
 })
