@@ -112,7 +112,7 @@ func (p *warmPool) take(interp string, network bool) *parked {
 		// and building a sandbox now would take the CPU the run needs to
 		// reach its first instruction.
 		var once sync.Once
-		pk.replace = func() { once.Do(func() { p.refill(key, z) }) }
+		pk.replace = func() { once.Do(func() { p.refill(key) }) }
 		p.mu.Unlock()
 		return pk
 	}
@@ -126,9 +126,14 @@ func (p *warmPool) take(interp string, network bool) *parked {
 	return pk
 }
 
-// refill prepares runs for key in the background up to parkSize, if z is
-// still its interpreter's server.
-func (p *warmPool) refill(key parkKey, z *zygote) {
+// refill prepares runs for key in the background up to parkSize, with
+// the interpreter's current server (which may have replaced the one a
+// taken run came from).
+func (p *warmPool) refill(key parkKey) {
+	z := p.get(key.interp)
+	if z == nil {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.servers[key.interp] == z {
@@ -156,6 +161,10 @@ func (p *warmPool) refillLocked(key parkKey, z *zygote) {
 			}
 			if p.closed || p.servers[key.interp] != z {
 				p.discard(pk)
+				// Its server was replaced meanwhile: the place is the new one's.
+				if cur := p.servers[key.interp]; !p.closed && cur != nil && cur.isReady() {
+					p.refillLocked(key, cur)
+				}
 				return
 			}
 			p.parked[key] = append(p.parked[key], pk)
@@ -239,11 +248,9 @@ func (p *warmPool) startLocked(interp string, old *zygote) {
 			return
 		}
 		p.servers[interp] = z
-		// Runs with a network are the default: prepare some now, so that
-		// even the first run is warm.
-		p.refillLocked(parkKey{interp, true}, z)
 		if old != nil {
-			// Its prepared runs would keep it from exiting.
+			// Its prepared runs would keep it from exiting; the new server
+			// prepares their replacements.
 			for k, l := range p.parked {
 				kept := l[:0]
 				for _, pk := range l {
@@ -254,9 +261,15 @@ func (p *warmPool) startLocked(interp string, old *zygote) {
 					}
 				}
 				p.parked[k] = kept
+				if k.interp == interp {
+					p.refillLocked(k, z)
+				}
 			}
 			old.retire()
 		}
+		// Runs with a network are the default: prepare some now, so that
+		// even the first run is warm.
+		p.refillLocked(parkKey{interp, true}, z)
 	}()
 }
 

@@ -283,8 +283,28 @@ func TestWarmServerRetires(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if now := h.r.warm.get(DefaultInterpreter()); now == nil || now == first {
+	now := h.r.warm.get(DefaultInterpreter())
+	if now == nil || now == first {
 		t.Fatalf("no new fork server: %v", now)
+	}
+	// The pool is full again, of runs of the new server.
+	key := parkKey{DefaultInterpreter(), true}
+	for {
+		h.r.warm.mu.Lock()
+		n, fromNew := len(h.r.warm.parked[key]), 0
+		for _, pk := range h.r.warm.parked[key] {
+			if pk.z == now {
+				fromNew++
+			}
+		}
+		h.r.warm.mu.Unlock()
+		if n == warmParked && fromNew == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d runs prepared, %d by the new server; want %d", n, fromNew, warmParked)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
