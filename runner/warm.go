@@ -537,7 +537,10 @@ type warmProc struct {
 	statusR        *os.File
 	statusOnce     sync.Once
 	st             ShimStatus
-	replace        func() // see parked; nil when not taken
+	// replace, set by take, prepares the run that replaces this one in the
+	// pool; it is called once the script has started, or when the run
+	// failed or was discarded. nil for a run not taken.
+	replace func()
 }
 
 // parked is a run prepared ahead: its init has built the namespaces and
@@ -549,10 +552,6 @@ type parked struct {
 	cg      *Cgroup
 	specW   *os.File
 }
-
-// warmProc's replace, set by take, prepares the run that replaces it in the
-// pool: when the script has started or the run has failed or been
-// discarded.
 
 // park prepares a run; id names it and its cgroup until the run is known,
 // and the cgroup gets limits, those of most runs: a run that has them
@@ -694,7 +693,7 @@ func (f *firstRead) Read(b []byte) (int, error) {
 // background; close waits for it.
 func (p *warmPool) discard(pk *parked) {
 	if pk.replace != nil {
-		defer pk.replace()
+		go pk.replace() // it takes p.mu, which some callers hold
 	}
 	pk.Signal(unix.SIGKILL)
 	pk.specW.Close()
