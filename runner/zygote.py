@@ -151,6 +151,29 @@ def exercise():
     time.time_ns()
 
 
+def lower_priority():
+    """What the server and its prepared runs do is never on a run's way to
+    its first instruction: at a lower priority it yields the CPU to the runs
+    under way, whose scripts get vigil's own priority back. Only where a
+    process may raise its priority again (root, outside a user namespace);
+    returns the priority to give back, or None."""
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    low = min(base + 10, 19)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, low)
+            os.setpriority(os.PRIO_PROCESS, 0, base)
+        except OSError:
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        return None
+    os.setpriority(os.PRIO_PROCESS, 0, low)
+    return base
+
+
 def serve():
     """Serves run requests; returns only in a run's script process, with
     what run_main needs."""
@@ -163,12 +186,8 @@ def serve():
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     children = {}  # pid → run id
-    # What the server and its prepared runs do is never on a run's way to
-    # its first instruction: at a lower priority it yields the CPU to the
-    # runs under way. A run's script gets vigil's own priority back.
     global PRIORITY
-    PRIORITY = os.getpriority(os.PRIO_PROCESS, 0)
-    os.setpriority(os.PRIO_PROCESS, 0, min(PRIORITY + 10, 19))
+    PRIORITY = lower_priority()
     preload()
     send(ctl, op="ready", python=sys.version.split()[0])
     sel = selectors.DefaultSelector()
@@ -494,7 +513,8 @@ def enter(spec, status):
     """Puts this process under the run's limits and identity; returns what
     run_main needs. Every step must succeed before the script's first
     instruction."""
-    os.setpriority(os.PRIO_PROCESS, 0, PRIORITY)
+    if PRIORITY is not None:
+        os.setpriority(os.PRIO_PROCESS, 0, PRIORITY)
     for r in spec.get("rlimits") or []:
         lim = [v if v < 1 << 63 else resource.RLIM_INFINITY for v in (r["cur"], r["max"])]
         resource.setrlimit(r["resource"], tuple(lim))
