@@ -153,21 +153,19 @@ func (p *warmPool) refillLocked(key parkKey, z *zygote) {
 			p.mu.Lock()
 			defer p.mu.Unlock()
 			p.inflight[key]--
-			if err != nil {
-				if !errors.Is(err, errZygoteGone) {
-					p.log.Warn("warm pool: prepare a run", "err", err)
-				}
+			if err == nil && !p.closed && p.servers[key.interp] == z {
+				p.parked[key] = append(p.parked[key], pk)
 				return
 			}
-			if p.closed || p.servers[key.interp] != z {
+			if err == nil {
 				p.discard(pk)
-				// Its server was replaced meanwhile: the place is the new one's.
-				if cur := p.servers[key.interp]; !p.closed && cur != nil && cur.isReady() {
-					p.refillLocked(key, cur)
-				}
-				return
+			} else if !errors.Is(err, errZygoteGone) {
+				p.log.Warn("warm pool: prepare a run", "err", err)
 			}
-			p.parked[key] = append(p.parked[key], pk)
+			// If its server was replaced meanwhile, the place is the new one's.
+			if cur := p.servers[key.interp]; !p.closed && cur != nil && cur != z && cur.isReady() {
+				p.refillLocked(key, cur)
+			}
 		}()
 	}
 }

@@ -302,7 +302,11 @@ func TestWarmServerRetires(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d runs prepared, %d by the new server; want %d", n, fromNew, warmParked)
+			h.r.warm.mu.Lock()
+			cur, in := h.r.warm.servers[DefaultInterpreter()], h.r.warm.inflight[key]
+			h.r.warm.mu.Unlock()
+			t.Fatalf("%d runs prepared, %d by the new server, %d being prepared; want %d (the server now current: the new one %v, ready %v)",
+				n, fromNew, in, warmParked, cur == now, cur != nil && cur.isReady())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
