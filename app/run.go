@@ -246,6 +246,9 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 		defer sockLn.Close()
+		// Also when vigil does not get to start: the warm pool and the
+		// shims stop, and the parent cgroup goes.
+		defer run.Stop(context.Background())
 	}
 
 	copts := controller.Options{
@@ -334,7 +337,7 @@ func Run(ctx context.Context, opts Options) error {
 			ln.Close()
 			return err
 		}
-		defer run.Stop(context.Background())
+		defer run.Stop(context.Background()) // before the API stops (the one above is then a no-op)
 	}
 	if rules != nil {
 		if err := scaler.Start(ctx); err != nil {

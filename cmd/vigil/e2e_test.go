@@ -770,7 +770,8 @@ func TestSIGTERMGraceAndQueueFull(t *testing.T) {
 		t.Fatalf("stop took %s", d)
 	}
 	waitNoRunProcesses(t, []string{shortID, longID})
-	s2 := startServer(t, dir, nil, "--runner-pool-size", "1")
+	// A short grace: it ends with a run going, and stops when the test does.
+	s2 := startServer(t, dir, nil, "--runner-pool-size", "1", "--shutdown-timeout", "1s")
 	show := func(id string) (string, string) {
 		out, _, _ := s2.CLI(t, "", "executions", "show", id, "-o", "json")
 		var ex struct{ Status, Reason, Stdout string }
