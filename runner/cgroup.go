@@ -409,6 +409,15 @@ func (g *Cgroup) Limit(l Limits) error {
 	return nil
 }
 
+// cgLimitValue is what a limit file gets for n: n itself, or none (the
+// file's word for no limit) when n is not positive.
+func cgLimitValue(n int64, none string) string {
+	if n <= 0 {
+		return none
+	}
+	return strconv.FormatInt(n, 10)
+}
+
 // setEnforced records, or forgets, that mech enforces limit.
 func setEnforced(m map[string]string, limit, mech string, on bool) {
 	if on {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -106,20 +105,13 @@ func (c *Cgroups) mkdirV1Parent(h *cgHierarchy) error {
 func (g *Cgroup) limitV1(l Limits) error {
 	have := g.limits
 	if dir := g.dirFor(cgRolePids); l.Pids != have.Pids && dir != "" {
-		v := "max"
-		if l.Pids > 0 {
-			v = strconv.FormatInt(l.Pids, 10)
-		}
-		if err := writeCgroupFile(filepath.Join(dir, "pids.max"), v); err != nil {
+		if err := writeCgroupFile(filepath.Join(dir, "pids.max"), cgLimitValue(l.Pids, "max")); err != nil {
 			return err
 		}
 		setEnforced(g.enforced, LimitPids, MechCgroupV1, l.Pids > 0)
 	}
 	if dir := g.dirFor(cgRoleMemory); l.MemoryBytes != have.MemoryBytes && dir != "" {
-		v := "-1"
-		if l.MemoryBytes > 0 {
-			v = strconv.FormatInt(l.MemoryBytes, 10)
-		}
+		v := cgLimitValue(l.MemoryBytes, "-1")
 		mem := func() error { return writeCgroupFile(filepath.Join(dir, "memory.limit_in_bytes"), v) }
 		memsw := func() error {
 			err := writeCgroupFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), v)
@@ -149,11 +141,7 @@ func (g *Cgroup) limitV1(l Limits) error {
 	if dir := g.dirFor(cgRoleCPU); l.CPUMillis != have.CPUMillis && dir != "" {
 		// The period is not written: a new cgroup has the kernel's
 		// default, which is cfsPeriodMicros.
-		v := "-1"
-		if l.CPUMillis > 0 {
-			v = strconv.FormatInt(cfsQuota(l.CPUMillis), 10)
-		}
-		if err := writeCgroupFile(filepath.Join(dir, "cpu.cfs_quota_us"), v); err != nil {
+		if err := writeCgroupFile(filepath.Join(dir, "cpu.cfs_quota_us"), cgLimitValue(cfsQuota(l.CPUMillis), "-1")); err != nil {
 			return err
 		}
 		setEnforced(g.enforced, LimitCPU, MechCgroupV1, l.CPUMillis > 0)

@@ -154,11 +154,7 @@ func (g *Cgroup) limitV2(l Limits) error {
 	dir := g.dirs[0]
 	have := g.limits
 	if l.MemoryBytes != have.MemoryBytes && g.c.available[LimitMemory] != "" {
-		v := "max"
-		if l.MemoryBytes > 0 {
-			v = strconv.FormatInt(l.MemoryBytes, 10)
-		}
-		if err := writeCgroupFile(filepath.Join(dir, "memory.max"), v); err != nil {
+		if err := writeCgroupFile(filepath.Join(dir, "memory.max"), cgLimitValue(l.MemoryBytes, "max")); err != nil {
 			return err
 		}
 		if have.MemoryBytes <= 0 {
@@ -174,21 +170,14 @@ func (g *Cgroup) limitV2(l Limits) error {
 		setEnforced(g.enforced, LimitMemory, MechCgroupV2, l.MemoryBytes > 0)
 	}
 	if l.CPUMillis != have.CPUMillis && g.c.available[LimitCPU] != "" {
-		v := fmt.Sprintf("max %d", cfsPeriodMicros)
-		if l.CPUMillis > 0 {
-			v = fmt.Sprintf("%d %d", cfsQuota(l.CPUMillis), cfsPeriodMicros)
-		}
+		v := cgLimitValue(cfsQuota(l.CPUMillis), "max") + " " + strconv.Itoa(cfsPeriodMicros)
 		if err := writeCgroupFile(filepath.Join(dir, "cpu.max"), v); err != nil {
 			return err
 		}
 		setEnforced(g.enforced, LimitCPU, MechCgroupV2, l.CPUMillis > 0)
 	}
 	if l.Pids != have.Pids && g.c.available[LimitPids] != "" {
-		v := "max"
-		if l.Pids > 0 {
-			v = strconv.FormatInt(l.Pids, 10)
-		}
-		if err := writeCgroupFile(filepath.Join(dir, "pids.max"), v); err != nil {
+		if err := writeCgroupFile(filepath.Join(dir, "pids.max"), cgLimitValue(l.Pids, "max")); err != nil {
 			return err
 		}
 		setEnforced(g.enforced, LimitPids, MechCgroupV2, l.Pids > 0)

@@ -3,7 +3,6 @@ package runner
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -49,27 +48,21 @@ func (r *Runner) run(ctx context.Context, ex *Execution, rev uint64, obj *config
 	// written while the sandbox gets ready, and the script released only
 	// once it is: a cancel that came first wins.
 	recorded := make(chan error, 1)
-	if data, err := json.Marshal(ex); err != nil {
-		recorded <- fmt.Errorf("encode %s: %w", ex.ID, err)
-	} else {
-		go func() {
-			_, err := r.write(context.Background(), ex.ID, false, data, rev)
-			recorded <- err
-		}()
-	}
-	var once sync.Once
-	var changed error
-	release := func() error {
-		once.Do(func() {
-			err := <-recorded
-			if errors.Is(err, errRecordChanged) {
-				changed = err
-			} else if err != nil {
-				r.log.Error("record run start", "id", ex.ID, "err", err)
-			}
-		})
-		return changed
-	}
+	snap := *ex // execute fills ex meanwhile
+	go func() {
+		_, err := r.update(context.Background(), &snap, rev)
+		recorded <- err
+	}()
+	release := sync.OnceValue(func() error {
+		err := <-recorded
+		if errors.Is(err, errRecordChanged) {
+			return err
+		}
+		if err != nil {
+			r.log.Error("record run start", "id", ex.ID, "err", err)
+		}
+		return nil
+	})
 	res := r.execute(ctx, ex, spec, release)
 	if release() != nil {
 		return false // nothing ran; the record is someone else's

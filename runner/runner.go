@@ -674,26 +674,19 @@ func (r *Runner) update(ctx context.Context, ex *Execution, rev uint64) (uint64,
 	if err != nil {
 		return 0, fmt.Errorf("encode %s: %w", ex.ID, err)
 	}
-	return r.write(ctx, ex.ID, Final(ex.Status), data, rev)
-}
-
-// write is update with the record encoded: data is the record of
-// execution id, final when its status is.
-func (r *Runner) write(ctx context.Context, id string, final bool, data []byte, rev uint64) (uint64, error) {
-	var err error
 	if rev == 0 {
-		rev, err = r.kv.Put(ctx, id, data)
+		rev, err = r.kv.Put(ctx, ex.ID, data)
 	} else {
-		rev, err = r.kv.Update(ctx, id, data, rev)
+		rev, err = r.kv.Update(ctx, ex.ID, data, rev)
 		if events.KVConflict(err) {
-			return 0, fmt.Errorf("save %s: %w", id, errRecordChanged)
+			return 0, fmt.Errorf("save %s: %w", ex.ID, errRecordChanged)
 		}
 	}
 	if err != nil {
-		return 0, fmt.Errorf("save %s: %w", id, err)
+		return 0, fmt.Errorf("save %s: %w", ex.ID, err)
 	}
-	if final {
-		_ = r.opts.NC.Publish(donePrefix+"."+id, nil) // a hint: Wait polls too
+	if Final(ex.Status) {
+		_ = r.opts.NC.Publish(donePrefix+"."+ex.ID, nil) // a hint: Wait polls too
 	}
 	return rev, nil
 }

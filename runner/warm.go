@@ -113,8 +113,7 @@ func (p *warmPool) take(interp string, network bool) *parked {
 		// Its replacement is prepared once this run is under way: forking
 		// and building a sandbox now would take the CPU the run needs to
 		// reach its first instruction.
-		var once sync.Once
-		pk.replace = func() { once.Do(func() { p.refill(key) }) }
+		pk.replace = sync.OnceFunc(func() { p.refill(key) })
 		p.mu.Unlock()
 		return pk
 	}

@@ -135,7 +135,8 @@ def preload():
 def exercise():
     """Takes once, here, the first-use costs that every run would pay after
     the fork (the compiler's and the JSON codec's first calls cost ~2 ms):
-    what a run's init and a script's start do, on throwaway data."""
+    what a run's init and a script's start do, on throwaway data. Returns
+    the decoded spec document."""
     import io
     import importlib.machinery
     doc = {"spec": {"argv": ["python3", "-u", SCRIPT, "{}"], "env": ["A=b"], "uid": 1,
@@ -149,6 +150,7 @@ def exercise():
     main.OUT = io.StringIO()
     exec(compile(src, SCRIPT, "exec", dont_inherit=True), main.__dict__)
     time.time_ns()
+    return back
 
 
 def lower_priority():
@@ -331,13 +333,10 @@ def init(req, fds):
 def rehearse():
     """Takes now, while the run waits for its spec, the first-touch costs of
     what releasing it will do (copy-on-write faults on the interpreter's
-    pages, most of a millisecond here): its steps on throwaway data, each
-    harmless now."""
-    doc = json.loads(json.dumps({
-        "spec": {"argv": ["python3", "-u", SCRIPT, "{}"], "env": ["A=b"], "uid": 1, "gid": 1,
-                 "rlimits": [{"resource": resource.RLIMIT_CORE, "cur": 0, "max": 0}],
-                 "no_new_privs": True, "dir": "/tmp"},
-        "script": base64.b64encode(b"print(1)\n").decode()}).encode())
+    pages, most of a millisecond here): exercise again, whose pages are this
+    process's to copy now, and the steps only this process takes, each on
+    throwaway data and harmless now."""
+    doc = exercise()
     script = base64.b64decode(doc["script"])
     path = "/tmp/.vigil-rehearsal"
     with open(path, "xb") as f:
@@ -352,12 +351,6 @@ def rehearse():
     os.environ.update(dict(e.split("=", 1) for e in doc["spec"]["env"] if "=" in e))
     os.environ.clear()
     json.dumps({"started": time.time_ns()}).encode()
-    import importlib.machinery
-    main = types.ModuleType("__main__")
-    main.__file__, main.__cached__ = SCRIPT, None
-    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", SCRIPT)
-    exec(compile(b"import time\nt = time.time_ns()\n", SCRIPT, "exec", dont_inherit=True), main.__dict__)
-    os.path.dirname(SCRIPT)
 
 
 def install(script):

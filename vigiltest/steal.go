@@ -48,15 +48,25 @@ func ReadCPUTimes() CPUTimes {
 	return c
 }
 
+// since returns the counters' growth since the snapshot c; ok is false
+// when either snapshot is empty or no time has passed.
+func (c CPUTimes) since() (d CPUTimes, ok bool) {
+	now := ReadCPUTimes()
+	if !c.ok || !now.ok || now.total <= c.total {
+		return CPUTimes{}, false
+	}
+	return CPUTimes{steal: now.steal - c.steal, idle: now.idle - c.idle, total: now.total - c.total, ok: true}, true
+}
+
 // StealSince returns the share of the machine's CPU time, in percent, that
 // the hypervisor took since the snapshot c: benchmarks report it beside
 // their figures, which a high steal makes worse than the code is.
 func (c CPUTimes) StealSince() float64 {
-	now := ReadCPUTimes()
-	if !c.ok || !now.ok || now.total <= c.total {
+	d, ok := c.since()
+	if !ok {
 		return 0
 	}
-	return 100 * float64(now.steal-c.steal) / float64(now.total-c.total)
+	return 100 * float64(d.steal) / float64(d.total)
 }
 
 // userHZ is the unit of /proc/stat's counters (USER_HZ, 100 on every
@@ -68,10 +78,9 @@ const userHZ = 100
 // count of operations it gives the machine's CPU cost of one, a figure
 // that steal, unlike a rate, does not lower.
 func (c CPUTimes) BusySince() time.Duration {
-	now := ReadCPUTimes()
-	if !c.ok || !now.ok || now.total <= c.total {
+	d, ok := c.since()
+	if !ok {
 		return 0
 	}
-	busy := (now.total - now.idle - now.steal) - (c.total - c.idle - c.steal)
-	return time.Duration(busy) * time.Second / userHZ
+	return time.Duration(d.total-d.idle-d.steal) * time.Second / userHZ
 }
