@@ -42,7 +42,7 @@ lint:
 fuzz:
 	./scripts/fuzz $(FUZZTIME)
 
-## bench: durable event throughput, ready time, idle RSS, ControlScript latency and rate, rules engine throughput, decision latency and memory, signed webhooks/s
+## bench: durable event throughput, ready time, idle RSS, ControlScript latency and rate, rules engine throughput, decision latency, matching cost and memory, signed webhooks/s
 bench:
 	$(GO) test -run '^$$' -bench 'PostEvents' -benchtime 100000x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'Ready' -benchtime 5x -timeout 30m ./bench/
@@ -51,6 +51,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'EventToFirstLine' -benchtime 200x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'ExecutionsPerSecond' -benchtime 1x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'Rules' -benchtime 1x -timeout 30m ./actions/
+	$(GO) test -run '^$$' -bench 'MatchStoredEvent' -benchtime 200000x -timeout 30m ./actions/
 	$(GO) test -run '^$$' -bench 'WebhookHMAC' -benchtime 20000x -timeout 30m ./sources/webhook/
 
 ## bench-proxy: vigil's proxy with a DataScript against nginx+Lua and HAProxy+Lua, wrk on loopback (installs them from apt)

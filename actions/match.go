@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -9,6 +10,7 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/interpreter"
 
 	"github.com/vigilhq/vigil/events"
 )
@@ -92,13 +94,13 @@ func CompileRule(name string, spec *AlertConfigSpec) (*Rule, error) {
 // group. An error (a condition or group key that fails on this event, e.g.
 // a missing details key) comes with no match.
 func (r *Rule) Match(ev *events.Event) (Match, error) {
-	var vars map[string]any
+	var vars *eventVars
 	return r.MatchWith(ev, &vars)
 }
 
-// MatchWith is Match with the event's CEL variables kept in *vars: built
+// MatchWith is Match with the event's CEL variables kept in *vars: made
 // on first need, shared by the rules that look at the same event.
-func (r *Rule) MatchWith(ev *events.Event, vars *map[string]any) (Match, error) {
+func (r *Rule) MatchWith(ev *events.Event, vars **eventVars) (Match, error) {
 	d := &ev.Data
 	raise, resolve := r.raise[d.EventID], r.resolve[d.EventID]
 	if !raise && !resolve {
@@ -113,7 +115,7 @@ func (r *Rule) MatchWith(ev *events.Event, vars *map[string]any) (Match, error) 
 		}
 	}
 	if *vars == nil {
-		v, err := Activation(ev)
+		v, err := newEventVars(ev)
 		if err != nil {
 			return Match{}, err
 		}
@@ -138,7 +140,7 @@ func (r *Rule) MatchWith(ev *events.Event, vars *map[string]any) (Match, error) 
 }
 
 // key evaluates the group-by expressions.
-func (r *Rule) key(vars map[string]any) (string, error) {
+func (r *Rule) key(vars *eventVars) (string, error) {
 	vals := make([]any, len(r.groupBy))
 	for i, p := range r.groupBy {
 		out, _, err := p.Eval(vars)
@@ -163,30 +165,71 @@ func native(v ref.Val) any {
 	}
 }
 
-// Activation is the variables of ConditionVariables for ev.
-func Activation(ev *events.Event) (map[string]any, error) {
+// eventVars is the CEL activation of an event: the variables of
+// ConditionVariables, read from the event as a condition asks for them. It
+// is made once per event and shared by the rules that look at it.
+type eventVars struct {
+	ev      *events.Event
+	details map[string]any
+	ext     map[string]any
+}
+
+// newEventVars decodes what the event's variables need: the values of
+// event_details, JSON numbers as int64 where they are integers.
+func newEventVars(ev *events.Event) (*eventVars, error) {
+	v := &eventVars{ev: ev}
 	d := &ev.Data
-	details := make(map[string]any, len(d.EventDetails))
+	v.details = make(map[string]any, len(d.EventDetails))
 	for k, raw := range d.EventDetails {
-		var v any
-		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		var x any
+		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber()
-		if err := dec.Decode(&v); err != nil {
+		if err := dec.Decode(&x); err != nil {
 			return nil, fmt.Errorf("event %s: event_details.%s: %w", ev.ID, k, err)
 		}
-		details[k] = numbers(v)
+		v.details[k] = numbers(x)
 	}
-	ext := make(map[string]any, len(ev.Extensions))
-	for k, v := range ev.Extensions {
-		ext[k] = numbers(v)
+	v.ext = make(map[string]any, len(ev.Extensions))
+	for k, x := range ev.Extensions {
+		v.ext[k] = numbers(x)
 	}
-	return map[string]any{
-		"event_id": d.EventID, "module": d.Module, "obj_type": d.ObjType, "obj_name": d.ObjName,
-		"obj_uuid": d.ObjUUID, "tenant": d.Tenant, "report_timestamp": d.ReportTimestamp,
-		"time": ev.Time, "source": ev.Source, "details": details, "details_summary": d.DetailsSummary,
-		"extensions": ext,
-	}, nil
+	return v, nil
 }
+
+// ResolveName implements interpreter.Activation.
+func (v *eventVars) ResolveName(name string) (any, bool) {
+	d := &v.ev.Data
+	switch name {
+	case "event_id":
+		return d.EventID, true
+	case "module":
+		return d.Module, true
+	case "obj_type":
+		return d.ObjType, true
+	case "obj_name":
+		return d.ObjName, true
+	case "obj_uuid":
+		return d.ObjUUID, true
+	case "tenant":
+		return d.Tenant, true
+	case "report_timestamp":
+		return d.ReportTimestamp, true
+	case "time":
+		return v.ev.Time, true
+	case "source":
+		return v.ev.Source, true
+	case "details":
+		return v.details, true
+	case "details_summary":
+		return d.DetailsSummary, true
+	case "extensions":
+		return v.ext, true
+	}
+	return nil, false
+}
+
+// Parent implements interpreter.Activation.
+func (v *eventVars) Parent() interpreter.Activation { return nil }
 
 // numbers turns JSON numbers into int64 where they are integers, else
 // float64, so that CEL compares them as written.

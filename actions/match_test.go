@@ -105,3 +105,40 @@ func TestRuleSummary(t *testing.T) {
 		t.Errorf("default summary %q", got)
 	}
 }
+
+// TestEveryConditionVariableResolves: each variable a condition may name
+// is given by an event's activation, with the value of its declared type.
+func TestEveryConditionVariableResolves(t *testing.T) {
+	ev := event(t, "SERVER_DOWN", "pool", "web", `{"se_hm_pool_details": {"port": 80}}`)
+	ev.Extensions = map[string]any{"region": "eu"}
+	vars, err := newEventVars(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := Env()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range ConditionVariables {
+		ast, iss := env.Compile(v.Name)
+		if iss.Err() != nil {
+			t.Fatalf("%s: %v", v.Name, iss.Err())
+		}
+		p, err := env.Program(ast)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := p.Eval(vars)
+		if err != nil {
+			t.Errorf("%s: %v", v.Name, err)
+			continue
+		}
+		if got := out.Type().TypeName(); got != v.Type.TypeName() {
+			t.Errorf("%s: a %s, declared %s", v.Name, got, v.Type.TypeName())
+		}
+	}
+	m, err := rule(t, `{"events": ["SERVER_DOWN"], "condition": "details.se_hm_pool_details.port == 80 && extensions.region == 'eu' && obj_name == 'web'"}`).Match(ev)
+	if err != nil || !m.Raise {
+		t.Fatalf("match = %+v, %v", m, err)
+	}
+}

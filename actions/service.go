@@ -520,7 +520,7 @@ func (s *Service) match(msg jetstream.Msg, received time.Time, work []chan job) 
 		return
 	}
 	var jobs []job
-	var vars map[string]any
+	var vars *eventVars
 	for _, r := range rules {
 		m, err := r.MatchWith(ev, &vars)
 		if err != nil {
