@@ -187,6 +187,36 @@ func (r *rig) events(id string) []events.Event {
 	return out
 }
 
+// report publishes a script's report of an operation on pool web: event
+// id, its details under key.
+func (r *rig) report(id, key string, info map[string]any) {
+	r.t.Helper()
+	ev, err := events.New(id, "pool", "web", map[string]any{key: info}, "test", time.Now())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := r.bus.Publish(context.Background(), ev); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// waitState waits up to 5 s for pool web's state under m to satisfy ok;
+// what names the wait in the failure.
+func (r *rig) waitState(m *Manager, what string, ok func(*State) bool) *State {
+	r.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, _ := m.State(context.Background(), "web")
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%s: %+v", what, st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (r *rig) setup(size int) {
 	b, _ := json.Marshal(spec.Pool{Servers: servers(size), AutoscalePolicy: "web-policy"})
 	r.apply(spec.KindPool, "web", string(b))
@@ -289,31 +319,13 @@ func TestCooldownMaxAndReports(t *testing.T) {
 	// The script adds the server and reports.
 	b, _ := json.Marshal(spec.Pool{Servers: servers(2), AutoscalePolicy: "web-policy"})
 	r.apply(spec.KindPool, "web", string(b))
-	ev, err := events.New("SERVER_AUTOSCALE_OUT_COMPLETE", "pool", "web", map[string]any{
-		"server_autoscaleout_complete_info": map[string]any{
-			"nscaleout": 1, "request_id": first.RequestID,
-			"scaled_out_servers": []any{map[string]any{"ip": map[string]any{"addr": "10.0.0.2", "type": "V4"}, "port": 8080, "hostname": "web-2"}},
-		},
-	}, "test", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.bus.Publish(ctx, ev); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st, _ := m.State(ctx, "web")
-		if len(st.InFlight) == 0 {
-			if len(st.ScaledOut) != 1 || st.ScaledOut[0].IP.Addr != "10.0.0.2" {
-				t.Fatalf("scaled out %+v", st.ScaledOut)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still in flight after the report: %+v", st.InFlight)
-		}
-		time.Sleep(10 * time.Millisecond)
+	r.report("SERVER_AUTOSCALE_OUT_COMPLETE", "server_autoscaleout_complete_info", map[string]any{
+		"nscaleout": 1, "request_id": first.RequestID,
+		"scaled_out_servers": []any{map[string]any{"ip": map[string]any{"addr": "10.0.0.2", "type": "V4"}, "port": 8080, "hostname": "web-2"}},
+	})
+	st := r.waitState(m, "still in flight after the report", func(st *State) bool { return len(st.InFlight) == 0 })
+	if len(st.ScaledOut) != 1 || st.ScaledOut[0].IP.Addr != "10.0.0.2" {
+		t.Fatalf("scaled out %+v", st.ScaledOut)
 	}
 	second, err := m.Trigger(ctx, trigger("a4", "web-load"))
 	if err != nil || second.Count != 1 {
@@ -346,29 +358,11 @@ func TestCooldownMaxAndReports(t *testing.T) {
 		t.Fatalf("%d SERVER_AUTOSCALE_OUT, want 2", got)
 	}
 	// The scale-in's report forgets the server it removed.
-	ev, err = events.New("SERVER_AUTOSCALE_IN_COMPLETE", "pool", "web", map[string]any{
-		"server_autoscalein_complete_info": map[string]any{
-			"nscalein": 1, "request_id": in.RequestID,
-			"scaled_in_servers": []any{map[string]any{"ip": map[string]any{"addr": "10.0.0.2", "type": "V4"}, "port": 8080}},
-		},
-	}, "test", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.bus.Publish(ctx, ev); err != nil {
-		t.Fatal(err)
-	}
-	deadline = time.Now().Add(5 * time.Second)
-	for {
-		st, _ := m.State(ctx, "web")
-		if len(st.InFlight) == 0 && len(st.ScaledOut) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after the scale-in's report: %+v", st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	r.report("SERVER_AUTOSCALE_IN_COMPLETE", "server_autoscalein_complete_info", map[string]any{
+		"nscalein": 1, "request_id": in.RequestID,
+		"scaled_in_servers": []any{map[string]any{"ip": map[string]any{"addr": "10.0.0.2", "type": "V4"}, "port": 8080}},
+	})
+	r.waitState(m, "after the scale-in's report", func(st *State) bool { return len(st.InFlight) == 0 && len(st.ScaledOut) == 0 })
 }
 
 // TestConfigErrors: what the config cannot serve is an ErrConfig that
@@ -454,32 +448,16 @@ func TestReportWhileNoManagerRuns(t *testing.T) {
 		t.Fatalf("%+v %v", op, err)
 	}
 	m.Stop()
-	ev, err := events.New("SERVER_AUTOSCALE_OUT_COMPLETE", "pool", "web", map[string]any{
-		"server_autoscaleout_complete_info": map[string]any{
-			"nscaleout": 1, "request_id": op.RequestID,
-			"scaled_out_servers": []any{map[string]any{"ip": map[string]any{"addr": "10.0.0.2", "type": "V4"}, "port": 8080}},
-		},
-	}, "test", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.bus.Publish(ctx, ev); err != nil {
-		t.Fatal(err)
-	}
+	r.report("SERVER_AUTOSCALE_OUT_COMPLETE", "server_autoscaleout_complete_info", map[string]any{
+		"nscaleout": 1, "request_id": op.RequestID,
+		"scaled_out_servers": []any{map[string]any{"ip": map[string]any{"addr": "10.0.0.2", "type": "V4"}, "port": 8080}},
+	})
 	time.Sleep(200 * time.Millisecond)
 	if st, _ := m.State(ctx, "web"); len(st.InFlight) != 1 {
 		t.Fatalf("applied with no manager running: %+v", st)
 	}
 	a, _ := r.manager(), r.manager()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st, _ := a.State(ctx, "web")
-		if len(st.InFlight) == 0 && len(st.ScaledOut) == 1 && st.ScaledOut[0].IP.Addr == "10.0.0.2" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the report was not applied after the restart: %+v", st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	r.waitState(a, "the report was not applied after the restart", func(st *State) bool {
+		return len(st.InFlight) == 0 && len(st.ScaledOut) == 1 && st.ScaledOut[0].IP.Addr == "10.0.0.2"
+	})
 }

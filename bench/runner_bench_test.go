@@ -199,7 +199,7 @@ func BenchmarkEventToFirstLine(b *testing.B) {
 				// One event at a time: the next once this run has ended and
 				// the pool has prepared its replacement.
 				b.StopTimer()
-				if err := waitFinished(s, id); err != nil {
+				if _, err := waitFinished(s, id, 30*time.Second); err != nil {
 					b.Fatal(err)
 				}
 				time.Sleep(10 * time.Millisecond)
@@ -270,24 +270,27 @@ func waitReport(reports <-chan string, marker string) (ns int64, id string, err 
 	}
 }
 
-// waitFinished waits until execution id has a final status.
-func waitFinished(s *vigiltest.Server, id string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+// waitFinished waits up to timeout for execution id to have a final
+// status, and returns its record.
+func waitFinished(s *vigiltest.Server, id string, timeout time.Duration) (*execution, error) {
+	deadline := time.Now().Add(timeout)
+	for {
 		code, out, err := apiDo(s, "GET", "/api/v1/executions/"+id, "")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var ex execution
 		if code != 200 || json.Unmarshal(out, &ex) != nil {
-			return fmt.Errorf("execution %s: %d %s", id, code, out)
+			return nil, fmt.Errorf("execution %s: %d %s", id, code, out)
 		}
 		if ex.Finished != nil {
-			return nil
+			return &ex, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("execution %s still %s after %s", id, ex.Status, timeout)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return fmt.Errorf("execution %s did not finish", id)
 }
 
 // waitMode runs name until a run starts the way the benchmark wants: the
@@ -387,19 +390,9 @@ func BenchmarkExecutionsPerSecond(b *testing.B) {
 			end := begin.Add(window).UnixNano()
 			drain := time.Now().Add(5 * time.Minute)
 			for _, id := range ids {
-				var ex execution
-				for {
-					code, out, err := apiDo(s, "GET", "/api/v1/executions/"+id, "")
-					if err != nil || code != 200 || json.Unmarshal(out, &ex) != nil {
-						b.Fatalf("execution %s: %d %s %v", id, code, out, err)
-					}
-					if ex.Status != "queued" && ex.Status != "running" {
-						break
-					}
-					if time.Now().After(drain) {
-						b.Fatalf("execution %s still %s", id, ex.Status)
-					}
-					time.Sleep(20 * time.Millisecond)
+				ex, err := waitFinished(s, id, time.Until(drain))
+				if err != nil {
+					b.Fatal(err)
 				}
 				if ex.Status != "succeeded" || ex.Warm != (mode == "warm") {
 					if failed++; failed <= 3 {

@@ -348,7 +348,7 @@ def rehearse():
     if os.geteuid() == 0:
         os.setgroups([])  # enter drops them too
     os.environ.clear()  # enter sets the run's own
-    os.environ.update(dict(e.split("=", 1) for e in doc["spec"]["env"] if "=" in e))
+    os.environ.update(spec_env(doc["spec"]))
     os.environ.clear()
     json.dumps({"started": time.time_ns()}).encode()
 
@@ -525,13 +525,18 @@ def enter(spec, status):
         prctl(PR_SET_NO_NEW_PRIVS, 1)
     if spec.get("dir", "/tmp") != "/tmp":
         os.chdir(spec["dir"])
-    env = dict(e.split("=", 1) for e in spec.get("env") or [] if "=" in e)
+    env = spec_env(spec)
     os.environ.clear()
     os.environ.update(env)
     argv = spec["argv"]
     report(status, started=time.time_ns())
     os.closerange(3, 1 << 20)
     return argv
+
+
+def spec_env(spec):
+    """The script's environment, from the spec's NAME=value list."""
+    return dict(e.split("=", 1) for e in spec.get("env") or [] if "=" in e)
 
 
 def run_main(argv):
