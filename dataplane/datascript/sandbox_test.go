@@ -68,6 +68,7 @@ func TestHostileScripts(t *testing.T) {
 		"format bomb":             `local s = string.format("%999999999d", 1)`,
 		"concat bomb":             `local t = {}; for i = 1, 2e6 do t[i] = "xxxxxxxxxx" end; local s = table.concat(t)`,
 		"gsub bomb":               `local s = string.rep("x", 1e6); s = s:gsub("", string.rep("y", 1000))`,
+		"find at every byte":      `local s = string.rep('"', 1e6); s:find('"%d')`,
 		"deep recursion":          `local function f(n) return f(n + 1) + 1 end; f(1)`,
 		"pcall recursion":         `local function f() pcall(f); f() end; f()`,
 		"unpack bomb":             `local t = {}; for i = 1, 1e6 do t[i] = i end; unpack(t)`,

@@ -414,16 +414,30 @@ func (s *Sim) handler(ctx *simulator.Context, m *simulator.Method) (mo.Reference
 	if !ok {
 		return nil, nil
 	}
-	ctx.Session.Put(&failingClone{VirtualMachine: vm, reason: reason})
+	var self types.ManagedObjectReference
+	ctx.WithLock(vm, func() { self = vm.Self })
+	ctx.Session.Put(&failingClone{VirtualMachine: vm, Self: self, reason: reason})
 	return nil, nil
 }
 
 // failingClone is a VirtualMachine whose CloneVMTask makes the clone and
 // then fails.
+//
+// Registering an object writes its Self field and its entity's statuses;
+// the wrapper has its own of both, so that registering it leaves the VM,
+// which other requests and the guest loop read, untouched.
 type failingClone struct {
+	Self   types.ManagedObjectReference
+	entity mo.ManagedEntity
 	*simulator.VirtualMachine
 	reason string
 }
+
+// Reference returns the VM's reference, which the wrapper stands for.
+func (vm *failingClone) Reference() types.ManagedObjectReference { return vm.Self }
+
+// Entity returns the wrapper's own entity fields.
+func (vm *failingClone) Entity() *mo.ManagedEntity { return &vm.entity }
 
 // CloneVMTask runs the simulator's clone to its end, then fails the task.
 func (vm *failingClone) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) soap.HasFault {
