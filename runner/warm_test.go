@@ -164,8 +164,10 @@ func deref(p *int) any {
 	return *p
 }
 
-// zygoteChildren lists the host pids of the default fork server's children
-// beyond its prepared runs, waiting up to 2 s for them to go.
+// zygoteChildren lists the host pids of what the default fork server's
+// runs left behind, waiting up to 2 s for them to go: its children are the
+// inits of its slots, each with at most one child, a prepared run's
+// script process; anything else is left over.
 func (h *harness) zygoteChildren(t *testing.T) []int {
 	t.Helper()
 	z := h.r.warm.get(DefaultInterpreter())
@@ -186,12 +188,25 @@ func (h *harness) zygoteChildren(t *testing.T) []int {
 			inflight += p.inflight[k]
 		}
 		p.mu.Unlock()
-		left := vigiltest.ChildrenOf(server[0])
-		if inflight == 0 && len(left) == parked {
+		var waiting, left []int
+		for _, init := range vigiltest.ChildrenOf(server[0]) {
+			kids := vigiltest.ChildrenOf(init)
+			if len(kids) > 0 {
+				waiting = append(waiting, kids[0])
+				left = append(left, kids[1:]...)
+			}
+			for _, k := range kids {
+				left = append(left, vigiltest.ChildrenOf(k)...)
+			}
+		}
+		if inflight == 0 && len(waiting) == parked && len(left) == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return left[min(parked, len(left)):]
+			if len(waiting) != parked {
+				left = append(left, waiting...)
+			}
+			return left
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -18,23 +18,29 @@
 #                   {"op": "error", "id": ID, "error": "..."}
 #                   {"op": "exited", "id": ID, "status": <wait status>}
 #
-# A run is prepared before it is needed ("parked"): the server calls
-# unshare(CLONE_NEWPID) and forks, so the child ("init") is pid 1 of a new
-# pid namespace, then returns to its own. Init unshares mount, IPC and UTS
-# namespaces (and network unless "network"), mounts a fresh /proc, /tmp,
-# /dev/mqueue and /run/vigil (the SDK, and the API socket when "socket"),
-# and forks the script's process, which joins the cgroups in "cgroup_procs"
-# (they hold the default limits), sets up its standard streams, rehearses
-# its release on throwaway data (see rehearse) and waits.
+# A run is prepared before it is needed ("parked") in a slot: a pid namespace
+# whose init serves run after run. The server makes a slot when it has no
+# idle one: it calls unshare(CLONE_NEWPID) and forks, so the child ("init")
+# is pid 1 of a new pid namespace, then returns to its own. For each run,
+# init forks the script's process (pid 2, as in a cold run), which unshares
+# mount, IPC and UTS namespaces (and network unless "network"), mounts a
+# fresh /proc, /tmp, /dev/mqueue and /run/vigil (the SDK, and the API socket
+# when "socket"), joins the cgroups in "cgroup_procs" (they hold the default
+# limits), sets up its standard streams, rehearses its release on throwaway
+# data (see rehearse) and waits.
 # When the run comes, vigil writes the script's own limits if they differ,
 # and writes
 # {"spec": SandboxSpec, "script": base64} into the spec pipe. The script's
 # process writes the script to /run/vigil/controlscript.py, makes /run
 # read-only, sets its rlimits, drops to the sandbox user with no_new_privs,
 # reports "started" on the status pipe, closes every other descriptor and
-# runs the script as __main__. Init forwards signals, reaps, and exits with the
-# script's code, reporting it as the sandbox shim does (status lines on the
-# status pipe); the kernel then kills what is left in the namespace.
+# runs the script as __main__. Init forwards signals and reaps; when the
+# script's process has exited it kills every process left in the namespace,
+# reports as the sandbox shim does (status lines on the status pipe), tells
+# the server, which sends "exited" with the status a cold run's shim would
+# have exited with, and waits for its next run. Init never runs a script
+# and reads nothing of one, so no run can leave anything in it for the
+# next; a SIGKILL for a run kills its slot.
 #
 # The server never reads a run's spec: the run's own process does. So no run's
 # environment or secrets ever sit in the server's memory, which every later
@@ -176,6 +182,17 @@ def lower_priority():
     return base
 
 
+IDLE_SLOTS = 16  # idle slots kept; more are closed as their runs end
+
+
+class Slot:
+    """A pid namespace whose init serves runs: pid is init's, sock the
+    server's end of their socket, run the id of the run it holds."""
+
+    def __init__(self, pid, sock):
+        self.pid, self.sock, self.run = pid, sock, None
+
+
 def serve():
     """Serves run requests; returns only in a run's script process, with
     what run_main needs."""
@@ -187,7 +204,8 @@ def serve():
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    children = {}  # pid → run id
+    slots = {}  # init's pid → Slot
+    idle = []
     global PRIORITY
     PRIORITY = lower_priority()
     preload()
@@ -196,16 +214,66 @@ def serve():
     sel.register(ctl, selectors.EVENT_READ)
     sel.register(wake_r, selectors.EVENT_READ)
     closing = False
+
+    def drop(slot):
+        """Closes a slot's socket: its init exits once it is idle."""
+        if slot in idle:
+            idle.remove(slot)
+        try:
+            sel.unregister(slot.sock)
+        except (KeyError, ValueError):
+            pass
+        slot.sock.close()
+
+    def new_slot(req, fds):
+        """Makes a slot for the run req. Returns (slot, None) in the server
+        and (None, argv) in the run's script process."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = -1
+        try:
+            check(libc.unshare(CLONE_NEWPID), "unshare pid namespace")
+            pid = _fork()
+            if pid < 0:
+                e = ctypes.get_errno()
+                raise OSError(e, "fork: %s" % os.strerror(e))
+        except OSError:
+            ours.close()
+            theirs.close()
+            raise
+        if pid == 0:
+            signal.set_wakeup_fd(-1)
+            ctl.close()
+            sel.close()
+            ours.close()
+            for other in slots.values():
+                other.sock.close()
+            for fd in (wake_r, wake_w, own_pid_ns):
+                os.close(fd)
+            return None, init(theirs, req, fds)
+        theirs.close()
+        # Back to our own pid namespace for the next slot's unshare.
+        if libc.setns(own_pid_ns, CLONE_NEWPID) != 0:
+            os._exit(SHIM_EXIT)  # cannot serve another run safely
+        slot = Slot(pid, ours)
+        slots[pid] = slot
+        sel.register(ours, selectors.EVENT_READ, slot)
+        return slot, None
+
     while True:
-        while children:
+        while slots:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 break
             if pid == 0:
                 break
-            send(ctl, op="exited", id=children.pop(pid, ""), status=status)
-        if closing and not children:
+            slot = slots.pop(pid, None)
+            if slot is None:
+                continue
+            if slot.run is not None:
+                send(ctl, op="exited", id=slot.run, status=status)
+            drop(slot)
+        if closing and not slots:
             os._exit(0)
         for key, _ in sel.select():
             if key.fileobj is wake_r:
@@ -214,6 +282,23 @@ def serve():
                 except BlockingIOError:
                     pass
                 continue
+            if key.data is not None:  # a slot's init
+                slot = key.data
+                try:
+                    msg = json.loads(slot.sock.recv(4096) or b"null")
+                except (OSError, ValueError):
+                    msg = None
+                if not isinstance(msg, dict) or msg.get("op") != "done":
+                    drop(slot)  # init is gone: the reaper reports its run
+                    continue
+                code = int(msg.get("code", SHIM_EXIT)) & 0xFF
+                send(ctl, op="exited", id=slot.run, status=code << 8)
+                slot.run = None
+                if closing or len(idle) >= IDLE_SLOTS:
+                    drop(slot)
+                else:
+                    idle.append(slot)
+                continue
             try:
                 data, fds, _, _ = socket.recv_fds(ctl, 65536, 8)
             except OSError:
@@ -221,6 +306,8 @@ def serve():
             if not data:
                 sel.unregister(ctl)
                 closing = True  # vigil is gone: finish the runs, then exit
+                for slot in list(idle):
+                    drop(slot)
                 continue
             try:
                 req = json.loads(data)
@@ -228,10 +315,10 @@ def serve():
             except ValueError:
                 req, op = {}, None
             if op == "signal":
-                for pid, rid in children.items():
-                    if rid == req.get("id"):
+                for slot in slots.values():
+                    if slot.run is not None and slot.run == req.get("id"):
                         try:
-                            os.kill(pid, int(req.get("sig", signal.SIGKILL)))
+                            os.kill(slot.pid, int(req.get("sig", signal.SIGKILL)))
                         except (OSError, ValueError):
                             pass
                 continue
@@ -240,48 +327,110 @@ def serve():
                     os.close(fd)
                 send(ctl, op="error", id=req.get("id", ""), error="bad request")
                 continue
-            pid = -1
-            try:
-                check(libc.unshare(CLONE_NEWPID), "unshare pid namespace")
-                pid = _fork()
-                if pid < 0:
-                    e = ctypes.get_errno()
-                    raise OSError(e, "fork: %s" % os.strerror(e))
-            except OSError as e:
-                error = str(e)
-            if pid == 0:
-                signal.set_wakeup_fd(-1)
-                ctl.close()
-                sel.close()
-                for fd in (wake_r, wake_w, own_pid_ns):
-                    os.close(fd)
-                return init(req, fds)
-            # Back to our own pid namespace for the next run's unshare.
-            if libc.setns(own_pid_ns, CLONE_NEWPID) != 0:
-                os._exit(SHIM_EXIT)  # cannot serve another run safely
-            if pid < 0:
-                for fd in fds:
-                    os.close(fd)
-                send(ctl, op="error", id=req.get("id", ""), error=error)
-                continue
+            slot = None
+            while idle and slot is None:
+                slot = idle.pop()
+                try:
+                    socket.send_fds(slot.sock, [data], fds)
+                except OSError:
+                    drop(slot)  # its init died while idle
+                    slot = None
+            if slot is None:
+                try:
+                    slot, argv = new_slot(req, fds)
+                except OSError as e:
+                    for fd in fds:
+                        os.close(fd)
+                    send(ctl, op="error", id=req.get("id", ""), error=str(e))
+                    continue
+                if slot is None:
+                    return argv
             for fd in fds:
                 os.close(fd)
-            children[pid] = req.get("id", "")
+            slot.run = req.get("id", "")
             send(ctl, op="forked", id=req["id"])
 
 
-# ---- a run's init (pid 1 of its pid namespace) -----------------------------
+# ---- a slot's init (pid 1 of its pid namespace) ----------------------------
 
-def init(req, fds):
-    """Builds the run's sandbox and forks the script's process, which joins
-    the run's cgroups and waits for the spec; init then supervises it.
-    Returns only in the script's process."""
+def init(sock, req, fds):
+    """Serves runs in this pid namespace, the first being req with its
+    descriptors fds: forks each run's script process and supervises it.
+    Returns only in a script's process, with what run_main needs."""
+    current = [0]  # the script process of the run under way
+
+    def forward(sig, _frame):
+        if current[0]:
+            try:
+                os.kill(current[0], sig)
+            except OSError:
+                pass
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    # Its own process group, as a cold run's shim: kill(0) in the script
+    # reaches its own run, not the server's other runs.
+    os.setpgid(0, 0)
+    for sig in FORWARDED:
+        signal.signal(sig, forward)
+    while True:
+        status = fds[3]
+        try:
+            first_pid()
+            pid = os.fork()
+        except BaseException as e:  # noqa: B902 — nothing may reach the server's loop
+            report(status, sandbox_error=str(e) or type(e).__name__)
+            os._exit(SHIM_EXIT)
+        if pid == 0:
+            sock.close()
+            return script_process(req, fds)
+        for fd in fds[:3]:
+            os.close(fd)
+        current[0] = pid
+        try:
+            code, line = supervise(pid)
+        except BaseException:  # noqa: B902
+            import traceback
+            traceback.print_exc()  # to vigil's log
+            os._exit(SHIM_EXIT)
+        current[0] = 0
+        report(status, **line)
+        os.close(status)
+        try:
+            sock.send(json.dumps({"op": "done", "code": code}).encode())
+            data, fds, _, _ = socket.recv_fds(sock, 65536, 8)
+            req = json.loads(data) if data else None
+        except (OSError, ValueError):
+            req = None
+        if not isinstance(req, dict) or len(fds) != 4:
+            os._exit(0)  # the server closed the slot
+
+
+def first_pid():
+    """Makes the next fork take pid 2, as a cold run's script has: every
+    process of the last run is gone. Best effort: it needs CAP_SYS_ADMIN."""
+    try:
+        fd = os.open("/proc/sys/kernel/ns_last_pid", os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.write(fd, b"1")
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def script_process(req, fds):
+    """The run's script process: builds the run's sandbox, joins its
+    cgroups and waits for the spec. Returns what run_main needs."""
     spec_fd, status = fds[0], fds[3]
     try:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        # Its own process group, as a cold run's shim: kill(0) in the
-        # script reaches its own run, not the server's other runs.
-        os.setpgid(0, 0)
+        # os.fork leaves the main thread's native_id its parent's
+        # (CPython 3.11), where a cold start has its own.
+        threading = sys.modules.get("threading")
+        if threading is not None and hasattr(threading.main_thread(), "_set_native_id"):
+            threading.main_thread()._set_native_id()
+        for sig in FORWARDED:
+            signal.signal(sig, signal.SIG_IGN)  # prepare restores them
         network = bool(req.get("network"))
         flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
         if not network:
@@ -290,44 +439,23 @@ def init(req, fds):
         build_mounts(network, bool(req.get("socket")))
         if not network:
             loopback_up()
-        for sig in FORWARDED:
-            signal.signal(sig, signal.SIG_IGN)  # until the script exists
-        pid = os.fork()
-    except BaseException as e:  # noqa: B902 — nothing may reach the server's loop
+        # Joining a cgroup can wait for an RCU grace period: done now,
+        # off the run's critical path.
+        for procs in req.get("cgroup_procs") or []:
+            fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        prepare(fds)
+        rehearse()
+        # The run's spec comes when vigil has set the cgroup's limits.
+        doc = read_json(spec_fd)
+        install(base64.b64decode(doc["script"]))
+        return enter(doc["spec"], status)
+    except BaseException as e:  # noqa: B902
         report(status, sandbox_error=str(e) or type(e).__name__)
         os._exit(SHIM_EXIT)
-    if pid == 0:
-        try:
-            # os.fork leaves the main thread's native_id its parent's
-            # (CPython 3.11), where a cold start has its own.
-            threading = sys.modules.get("threading")
-            if threading is not None and hasattr(threading.main_thread(), "_set_native_id"):
-                threading.main_thread()._set_native_id()
-            # Joining a cgroup can wait for an RCU grace period: done now,
-            # off the run's critical path.
-            for procs in req.get("cgroup_procs") or []:
-                fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
-                try:
-                    os.write(fd, b"0")
-                finally:
-                    os.close(fd)
-            prepare(fds)
-            rehearse()
-            # The run's spec comes when vigil has set the cgroup's limits.
-            doc = read_json(spec_fd)
-            install(base64.b64decode(doc["script"]))
-            return enter(doc["spec"], status)
-        except BaseException as e:  # noqa: B902
-            report(status, sandbox_error=str(e) or type(e).__name__)
-            os._exit(SHIM_EXIT)
-    try:
-        for fd in fds[:3]:
-            os.close(fd)
-        supervise(pid, status)
-    except BaseException:  # noqa: B902
-        import traceback
-        traceback.print_exc()  # to vigil's log
-    os._exit(SHIM_EXIT)
 
 
 def rehearse():
@@ -455,36 +583,42 @@ def report(fd, **line):
         pass
 
 
-def supervise(pid, status):
-    def forward(sig, _frame):
-        try:
-            os.kill(pid, sig)
-        except OSError:
-            pass
-    for sig in FORWARDED:
-        signal.signal(sig, forward)
+def supervise(pid):
+    """Waits for the script's process, reaping what else ends meanwhile,
+    then kills what is left of the run. Returns the code a cold run's
+    shim exits with and the status line that reports the run."""
     while True:
         try:
             wpid, ws, ru = os.wait4(-1, 0)
         except ChildProcessError:
-            report(status, exit=SHIM_EXIT)
-            return
+            return SHIM_EXIT, {"exit": SHIM_EXIT}
         if wpid == pid and (os.WIFEXITED(ws) or os.WIFSIGNALED(ws)):
             break
     code = os.WEXITSTATUS(ws) if os.WIFEXITED(ws) else 128 + os.WTERMSIG(ws)
     cpu = int((ru.ru_utime + ru.ru_stime) * 1e9)
-    report(status, exit=code, orphans=count_orphans(), cpu_ns=cpu, maxrss_kb=ru.ru_maxrss)
-    os._exit(code)
+    return code, {"exit": code, "orphans": kill_rest(), "cpu_ns": cpu, "maxrss_kb": ru.ru_maxrss}
 
 
-def count_orphans():
+def kill_rest():
+    """Kills every process left in the namespace and reaps it; returns how
+    many there were, those that had already ended not counted."""
     while True:
         try:
             if os.waitpid(-1, os.WNOHANG)[0] == 0:
                 break
         except ChildProcessError:
-            break
-    return sum(1 for n in os.listdir("/proc") if n.isdigit() and n != "1")
+            return 0
+    killed = 0
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.wait()
+        except ChildProcessError:
+            return killed
+        killed += 1
 
 
 # ---- the script's process --------------------------------------------------
