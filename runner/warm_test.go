@@ -268,6 +268,44 @@ print(json.dumps({
 	}
 }
 
+// TestWarmSlotsServeManyRuns: a pid namespace and its init serve run
+// after run, and each run's script is pid 2 with nothing else in the
+// namespace but init.
+func TestWarmSlotsServeManyRuns(t *testing.T) {
+	h := newHarness(t, nil)
+	h.waitWarm(t)
+	h.script(t, "pids", `{"source": `+src(`import json, os
+print(json.dumps([os.getpid(), sorted(int(p) for p in os.listdir("/proc") if p.isdigit())]))
+`)+`}`)
+	z := h.r.warm.get(DefaultInterpreter())
+	server := vigiltest.ChildrenOf(z.cmd.Process.Pid)
+	if len(server) != 1 {
+		t.Fatalf("the fork server's shim has children %v", server)
+	}
+	const runs = 10
+	inits := map[int]bool{} // host pids of the slots' inits seen
+	for i := range runs {
+		ex := h.runWait(t, "pids", "")
+		if ex.Status != StatusSucceeded || !ex.Warm {
+			t.Fatalf("run %d: %s warm=%v %s %q", i, ex.Status, ex.Warm, ex.Reason, ex.Stderr)
+		}
+		if want := "[2, [1, 2]]\n"; ex.Stdout != want {
+			t.Errorf("run %d: pid and processes %q, want %q", i, ex.Stdout, want)
+		}
+		for _, pid := range vigiltest.ChildrenOf(server[0]) {
+			inits[pid] = true
+		}
+	}
+	// With an init per run, each of them would have been seen while its
+	// run waited, prepared.
+	if len(inits) > runs/2 {
+		t.Errorf("%d runs had %d inits: slots do not serve run after run", runs, len(inits))
+	}
+	if left := h.zygoteChildren(t); len(left) > 0 {
+		t.Errorf("the fork server still has children: %v", left)
+	}
+}
+
 // TestWarmServerRetires: a fork server that has served its runs is
 // replaced; the old one exits once its runs end, and runs stay warm.
 func TestWarmServerRetires(t *testing.T) {
