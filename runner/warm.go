@@ -49,6 +49,10 @@ const (
 	forkTimeout = 5 * time.Second
 )
 
+// warmSlotIdle is how long a fork server keeps a slot (a pid namespace and
+// its init, which serve run after run) that no run uses.
+var warmSlotIdle = time.Minute
+
 var errZygoteGone = errors.New("the warm pool's fork server is gone")
 
 // warmPool holds the fork servers and the runs they prepared ahead.
@@ -342,7 +346,7 @@ func startZygote(exe, interp, sdkDir, socket string, hide []string, log *slog.Lo
 	}
 	spec := SandboxSpec{
 		Argv:       []string{interp, "-u", "-c", zygoteSource},
-		Env:        baseEnv(),
+		Env:        append(baseEnv(), fmt.Sprintf("VIGIL_SLOT_IDLE_SECONDS=%g", warmSlotIdle.Seconds())),
 		Dir:        "/tmp",
 		UID:        -1,
 		GID:        -1,

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -303,6 +304,46 @@ print(json.dumps([os.getpid(), sorted(int(p) for p in os.listdir("/proc") if p.i
 	}
 	if left := h.zygoteChildren(t); len(left) > 0 {
 		t.Errorf("the fork server still has children: %v", left)
+	}
+}
+
+// TestWarmIdleSlotsClose: the slots a burst of runs made are closed once
+// they have been idle for warmSlotIdle; the prepared runs stay.
+func TestWarmIdleSlotsClose(t *testing.T) {
+	defer func(d time.Duration) { warmSlotIdle = d }(warmSlotIdle)
+	warmSlotIdle = 2 * time.Second
+	h := newHarness(t, nil)
+	h.waitWarm(t)
+	h.script(t, "nap", `{"source": "import time\ntime.sleep(0.5)\n"}`)
+	server := vigiltest.ChildrenOf(h.r.warm.get(DefaultInterpreter()).cmd.Process.Pid)
+	if len(server) != 1 {
+		t.Fatalf("the fork server's shim has children %v", server)
+	}
+	var wg sync.WaitGroup
+	for range DefaultPoolSize {
+		wg.Go(func() {
+			if ex := h.runWait(t, "nap", ""); ex.Status != StatusSucceeded || !ex.Warm {
+				t.Errorf("run: %s warm=%v %s %q", ex.Status, ex.Warm, ex.Reason, ex.Stderr)
+			}
+		})
+	}
+	wg.Wait()
+	after := len(vigiltest.ChildrenOf(server[0]))
+	if after <= warmParked {
+		t.Fatalf("%d slots after %d runs at once, want more than the %d prepared runs hold", after, DefaultPoolSize, warmParked)
+	}
+	end := time.Now()
+	for n := after; n != warmParked; n = len(vigiltest.ChildrenOf(server[0])) {
+		if time.Since(end) > warmSlotIdle+5*time.Second {
+			t.Fatalf("%d slots %v after the burst, want the %d of the prepared runs", n, time.Since(end).Round(time.Millisecond), warmParked)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if left := h.zygoteChildren(t); len(left) > 0 {
+		t.Errorf("the fork server still has children: %v", left)
+	}
+	if ex := h.runWait(t, "nap", ""); ex.Status != StatusSucceeded || !ex.Warm {
+		t.Errorf("a run after: %s warm=%v %s %q", ex.Status, ex.Warm, ex.Reason, ex.Stderr)
 	}
 }
 

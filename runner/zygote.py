@@ -40,7 +40,8 @@
 # the server, which sends "exited" with the status a cold run's shim would
 # have exited with, and waits for its next run. Init never runs a script
 # and reads nothing of one, so no run can leave anything in it for the
-# next; a SIGKILL for a run kills its slot.
+# next; a SIGKILL for a run kills its slot. Idle slots are closed after
+# VIGIL_SLOT_IDLE_SECONDS (60 by default).
 #
 # The server never reads a run's spec: the run's own process does. So no run's
 # environment or secrets ever sit in the server's memory, which every later
@@ -183,6 +184,9 @@ def lower_priority():
 
 
 IDLE_SLOTS = 16  # idle slots kept; more are closed as their runs end
+# An idle slot is closed after this long unused, so that a burst of runs
+# leaves no processes behind once it is over.
+SLOT_IDLE = float(os.environ.get("VIGIL_SLOT_IDLE_SECONDS") or 60)
 
 
 class Slot:
@@ -190,7 +194,7 @@ class Slot:
     server's end of their socket, run the id of the run it holds."""
 
     def __init__(self, pid, sock):
-        self.pid, self.sock, self.run = pid, sock, None
+        self.pid, self.sock, self.run, self.since = pid, sock, None, 0.0
 
 
 def serve():
@@ -275,7 +279,14 @@ def serve():
             drop(slot)
         if closing and not slots:
             os._exit(0)
-        for key, _ in sel.select():
+        timeout = None
+        if idle:  # the oldest idle slot is first
+            timeout = max(0.0, idle[0].since + SLOT_IDLE - time.monotonic())
+        ready = sel.select(timeout)
+        now = time.monotonic()
+        while idle and idle[0].since + SLOT_IDLE <= now:
+            drop(idle[0])
+        for key, _ in ready:
             if key.fileobj is wake_r:
                 try:
                     os.read(wake_r, 512)
@@ -297,6 +308,7 @@ def serve():
                 if closing or len(idle) >= IDLE_SLOTS:
                     drop(slot)
                 else:
+                    slot.since = time.monotonic()
                     idle.append(slot)
                 continue
             try:
