@@ -37,6 +37,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		getenv:      os.Getenv,
 		run:         app.Run,
 		resetAdmin:  app.ResetAdminToken,
+		procs:       runtime.GOMAXPROCS,
 		tailBackoff: 500 * time.Millisecond,
 	}
 	return e.main(ctx, args)
@@ -49,7 +50,8 @@ type env struct {
 	getenv         func(string) string
 	run            func(context.Context, app.Options) error
 	resetAdmin     func(ctx context.Context, dataDir string, stdout io.Writer) error
-	tailBackoff    time.Duration // first wait before `events tail` reconnects
+	procs          func(n int) int // runtime.GOMAXPROCS; nil leaves it alone
+	tailBackoff    time.Duration   // first wait before `events tail` reconnects
 }
 
 func (e *env) main(ctx context.Context, args []string) int {
