@@ -67,6 +67,10 @@ type Options struct {
 	// NoDataPlane turns the reverse proxy (virtual services) off in this
 	// process.
 	NoDataPlane bool
+	// Procs, when set, is runtime.GOMAXPROCS: while virtual services
+	// serve, Run gives the Go scheduler two Ps per CPU (see ProxyProcs),
+	// and the number it had back when none does. nil leaves it alone.
+	Procs func(n int) int
 	// RunnerPoolSize bounds the scripts running at once. Default 8.
 	RunnerPoolSize int
 	// NoWarmPool starts every ControlScript in a fresh interpreter instead

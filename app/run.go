@@ -364,6 +364,7 @@ func Run(ctx context.Context, opts Options) error {
 	if !opts.NoDataPlane {
 		proxy := dataplane.New(dataplane.Options{
 			Store: store, Logger: log, Events: bus, Registerer: reg, DrainTimeout: opts.ShutdownTimeout,
+			Serving: servingProcs(opts.Procs, log),
 			Certs: func(ctx context.Context, name string) ([]byte, []byte, error) {
 				vals, err := config.ReadSecret(ctx, store, name)
 				if err != nil {
@@ -592,4 +593,35 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// ProxyProcs is GOMAXPROCS while virtual services serve on a process that
+// would have n Ps: twice n. The proxy's goroutines spend much of their
+// time in socket system calls whose kernel work (on loopback, the peer's
+// receive path runs in the sender's call) often outlasts the runtime's
+// 20µs check; with every P busy, the runtime then hands the P of a
+// goroutine in a call to another thread, and takes it back when the call
+// returns. Spare Ps make that hand-off rare: on 2 CPUs shared with wrk and
+// the backend, `make bench-proxy` served 8.7% more requests a second at
+// 3% less CPU per request. Without virtual services the spare Ps only
+// spin: the runner's executions cost ~3% more CPU with them.
+func ProxyProcs(n int) int { return 2 * n }
+
+// servingProcs returns the data plane's Serving hook: it sets GOMAXPROCS
+// through procs (nil: never) to ProxyProcs of the number the process
+// started with while any virtual service serves, and back when none does.
+func servingProcs(procs func(int) int, log *slog.Logger) func(int) {
+	if procs == nil {
+		return nil
+	}
+	base := procs(0)
+	return func(serving int) {
+		want := base
+		if serving > 0 {
+			want = ProxyProcs(base)
+		}
+		if old := procs(want); old != want {
+			log.Info("GOMAXPROCS set for the virtual services serving", "virtual_services", serving, "cpus", base, "gomaxprocs", want)
+		}
+	}
 }

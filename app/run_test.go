@@ -616,3 +616,52 @@ func TestHooksListen(t *testing.T) {
 		t.Fatalf("the API answered on the hooks listener: %d", resp.StatusCode)
 	}
 }
+
+// TestProcsFollowVirtualServices: with Options.Procs, GOMAXPROCS is twice
+// what it was while a virtual service serves, and back once none does.
+func TestProcsFollowVirtualServices(t *testing.T) {
+	var mu sync.Mutex
+	procs := 3
+	get := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return procs
+	}
+	in := startInstance(t, t.TempDir(), func(o *Options) {
+		o.Procs = func(n int) int {
+			mu.Lock()
+			defer mu.Unlock()
+			old := procs
+			if n > 0 {
+				procs = n
+			}
+			return old
+		}
+	})
+	wait := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for get() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("GOMAXPROCS %d, want %d", get(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if get() != 3 {
+		t.Fatalf("GOMAXPROCS %d before any virtual service, want 3", get())
+	}
+	for path, spec := range map[string]any{
+		"/api/v1/objects/Pool/web":           map[string]any{"servers": []any{map[string]any{"ip": "127.0.0.1", "port": 9}}},
+		"/api/v1/objects/VirtualService/web": map[string]any{"listen": "127.0.0.1:0", "pool": "web"},
+	} {
+		if code, body := in.do(t, "PUT", path, map[string]any{"spec": spec}); code/100 != 2 {
+			t.Fatalf("PUT %s: %d %s", path, code, body)
+		}
+	}
+	wait(6)
+	if code, body := in.do(t, "DELETE", "/api/v1/objects/VirtualService/web", nil); code/100 != 2 {
+		t.Fatalf("DELETE: %d %s", code, body)
+	}
+	wait(3)
+}

@@ -925,39 +925,27 @@ func TestTokenResetAdmin(t *testing.T) {
 	}
 }
 
-// TestServeSchedulers: with the data plane in the process and GOMAXPROCS
-// unset, serve gives the Go scheduler two Ps per CPU; GOMAXPROCS or
-// --no-dataplane leave it as it is.
+// TestServeSchedulers: serve lets the server set GOMAXPROCS while
+// virtual services serve, unless GOMAXPROCS is in its environment.
 func TestServeSchedulers(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		vars map[string]string
-		args []string
-		want int
+		set  bool
 	}{
-		{"data plane", nil, nil, 6},
-		{"GOMAXPROCS set", map[string]string{"GOMAXPROCS": "3"}, nil, 3},
-		{"no data plane", nil, []string{"--no-dataplane"}, 3},
+		{"GOMAXPROCS unset", nil, true},
+		{"GOMAXPROCS set", map[string]string{"GOMAXPROCS": "3"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e, _, stderr := testEnv(c.vars)
-			procs := 3
-			e.procs = func(n int) int {
-				old := procs
-				if n > 0 {
-					procs = n
-				}
-				return old
-			}
-			e.run = func(context.Context, app.Options) error { return nil }
-			if code := e.main(context.Background(), append([]string{"serve", "--data-dir", t.TempDir()}, c.args...)); code != 0 {
+			e.procs = func(int) int { return 1 }
+			var got app.Options
+			e.run = func(_ context.Context, o app.Options) error { got = o; return nil }
+			if code := e.main(context.Background(), []string{"serve", "--data-dir", t.TempDir()}); code != 0 {
 				t.Fatalf("exit code %d: %s", code, stderr)
 			}
-			if procs != c.want {
-				t.Errorf("GOMAXPROCS %d, want %d", procs, c.want)
-			}
-			if logged := strings.Contains(stderr.String(), `"gomaxprocs":6`); logged != (c.want == 6) {
-				t.Errorf("logged the change: %v, want %v: %s", logged, c.want == 6, stderr)
+			if (got.Procs != nil) != c.set {
+				t.Errorf("Options.Procs set: %v, want %v", got.Procs != nil, c.set)
 			}
 		})
 	}

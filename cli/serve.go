@@ -36,11 +36,8 @@ SIGHUP reloads the --config files. Logs are JSON on stderr.`,
 			o.Logger = slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 			o.Stdout = e.stdout
 			o.Version = versionString()
-			if !o.NoDataPlane && e.procs != nil && e.getenv("GOMAXPROCS") == "" {
-				n := e.procs(0)
-				e.procs(proxyProcs(n))
-				o.Logger.Info("the data plane runs here: the Go scheduler gets two Ps per CPU (GOMAXPROCS sets its own)",
-					"cpus", n, "gomaxprocs", proxyProcs(n))
+			if e.getenv("GOMAXPROCS") == "" {
+				o.Procs = e.procs // two Ps per CPU while virtual services serve
 			}
 			return e.run(cmd.Context(), o)
 		},
@@ -78,14 +75,3 @@ SIGHUP reloads the --config files. Logs are JSON on stderr.`,
 	f.Var(levelValue{&level}, "log-level", "log level: debug, info, warn or error")
 	return cmd
 }
-
-// proxyProcs is GOMAXPROCS for a process that serves the data plane on n
-// CPUs: twice n. The proxy's goroutines spend much of their time in socket
-// system calls, whose kernel work on loopback and local networks (the
-// peer's receive path runs in the sender's call) often outlasts the
-// scheduler's 20µs check; with every P busy, the runtime then hands the
-// P of a goroutine in a call to another thread, and back when the call
-// returns. Spare Ps make that hand-off rare: on 2 CPUs shared with wrk and
-// the backend, `make bench-proxy` served 8.7% more requests a second
-// (7 rounds of 10 s each way, steal ≤ 3%) at 3% less CPU per request.
-func proxyProcs(n int) int { return 2 * n }

@@ -48,6 +48,9 @@ type Options struct {
 	// Debounce is how long the proxy waits after a change for more before
 	// it rebuilds; default 20ms.
 	Debounce time.Duration
+	// Serving, when set, is told how many virtual services listen each
+	// time that number changes, 0 included, outside the proxy's locks.
+	Serving func(n int)
 }
 
 // Proxy is the data plane: it follows the VirtualService, Pool,
@@ -67,6 +70,7 @@ type Proxy struct {
 	engines   map[string]*datascript.Engine
 	pools     map[string]*poolRuntime // of the current snapshot
 	changed   chan struct{}
+	serving   int // listeners at the last rebuild
 
 	health *health.Checker
 	pub    *publisher
@@ -230,6 +234,12 @@ type vsRuntime struct {
 
 // rebuild makes a new snapshot from the specs and reconciles listeners.
 func (p *Proxy) rebuild() {
+	notify := -1
+	defer func() {
+		if notify >= 0 && p.opts.Serving != nil {
+			p.opts.Serving(notify)
+		}
+	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pools := map[string]*poolRuntime{}
@@ -350,6 +360,9 @@ func (p *Proxy) rebuild() {
 		if !seen[name] {
 			delete(p.engines, name)
 		}
+	}
+	if n := len(p.listeners); n != p.serving {
+		p.serving, notify = n, n
 	}
 }
 
