@@ -68,7 +68,7 @@ type Options struct {
 	// process.
 	NoDataPlane bool
 	// Procs, when set, is runtime.GOMAXPROCS: while virtual services
-	// serve, Run gives the Go scheduler two Ps per CPU (see ProxyProcs),
+	// serve, Run gives the Go scheduler two Ps per CPU (see proxyProcs in run.go),
 	// and the number it had back when none does. nil leaves it alone.
 	Procs func(n int) int
 	// RunnerPoolSize bounds the scripts running at once. Default 8.

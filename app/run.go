@@ -595,7 +595,7 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return nil
 }
 
-// ProxyProcs is GOMAXPROCS while virtual services serve on a process that
+// proxyProcs is GOMAXPROCS while virtual services serve on a process that
 // would have n Ps: twice n. The proxy's goroutines spend much of their
 // time in socket system calls whose kernel work (on loopback, the peer's
 // receive path runs in the sender's call) often outlasts the runtime's
@@ -605,10 +605,10 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 // the backend, `make bench-proxy` served 8.7% more requests a second at
 // 3% less CPU per request. Without virtual services the spare Ps only
 // spin: the runner's executions cost ~3% more CPU with them.
-func ProxyProcs(n int) int { return 2 * n }
+func proxyProcs(n int) int { return 2 * n }
 
 // servingProcs returns the data plane's Serving hook: it sets GOMAXPROCS
-// through procs (nil: never) to ProxyProcs of the number the process
+// through procs (nil: never) to proxyProcs of the number the process
 // started with while any virtual service serves, and back when none does.
 func servingProcs(procs func(int) int, log *slog.Logger) func(int) {
 	if procs == nil {
@@ -618,7 +618,7 @@ func servingProcs(procs func(int) int, log *slog.Logger) func(int) {
 	return func(serving int) {
 		want := base
 		if serving > 0 {
-			want = ProxyProcs(base)
+			want = proxyProcs(base)
 		}
 		if old := procs(want); old != want {
 			log.Info("GOMAXPROCS set for the virtual services serving", "virtual_services", serving, "cpus", base, "gomaxprocs", want)

@@ -394,7 +394,8 @@ var (
 )
 
 // classify sets the status, exit code and signal from how the run ended:
-// ws is the wait status of the run's pid 1 (the shim or a warm run's init),
+// ws is the wait status of the run's pid 1 (the shim; for a warm run, what
+// its slot's init reports),
 // werr why it could not be waited for.
 func classify(ex *Execution, ws unix.WaitStatus, werr, why error, st ShimStatus) {
 	if werr != nil {

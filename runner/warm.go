@@ -23,8 +23,9 @@ import (
 
 // The warm pool: one fork server (zygote.py) per interpreter, started in a
 // sandbox shim with the SDK and common modules imported. Each run is a fresh
-// fork of it, in its own namespaces and cgroup, so a run skips Python's
-// start-up and no process ever runs two scripts.
+// fork of it (through a slot: a pid namespace whose init serves run after
+// run), in its own namespaces and cgroup, so a run skips Python's start-up
+// and no process ever runs two scripts.
 
 //go:embed zygote.py
 var zygoteSource string
@@ -546,9 +547,10 @@ type warmProc struct {
 	replace func()
 }
 
-// parked is a run prepared ahead: its init has built the namespaces and
-// mounts, and its script's process sits in cgroup cg (nil without cgroups),
-// which holds the default limits, waiting for the spec on specW.
+// parked is a run prepared ahead: its script's process, forked by a
+// slot's init, has built the run's namespaces and mounts and sits in cgroup
+// cg (nil without cgroups), which holds the default limits, waiting for the
+// spec on specW.
 type parked struct {
 	*warmProc
 	network bool
@@ -721,8 +723,10 @@ func (p *warmProc) Signal(sig syscall.Signal) {
 	_ = p.z.send(zmsg{Op: "signal", ID: p.id, Sig: int(sig)})
 }
 
-// waitInit returns the run's init's wait status once it has exited; ok is false
-// when the fork server died first (and took the run with it).
+// waitInit returns the run's end as its pid 1's wait status: its slot's init
+// reports the status a cold run's shim would exit with once it has reaped the
+// run, or the init's own if it died. ok is false when the fork server died
+// first (and took the run with it).
 func (p *warmProc) waitInit() (ws unix.WaitStatus, ok bool) {
 	select {
 	case ws := <-p.run.exited:

@@ -142,8 +142,8 @@ def preload():
 def exercise():
     """Takes once, here, the first-use costs that every run would pay after
     the fork (the compiler's and the JSON codec's first calls cost ~2 ms):
-    what a run's init and a script's start do, on throwaway data. Returns
-    the decoded spec document."""
+    what a run's script process and a script's start do, on throwaway data.
+    Returns the decoded spec document."""
     import io
     import importlib.machinery
     doc = {"spec": {"argv": ["python3", "-u", SCRIPT, "{}"], "env": ["A=b"], "uid": 1,
@@ -369,12 +369,12 @@ def init(sock, req, fds):
     """Serves runs in this pid namespace, the first being req with its
     descriptors fds: forks each run's script process and supervises it.
     Returns only in a script's process, with what run_main needs."""
-    current = [0]  # the script process of the run under way
+    current = 0  # the script process of the run under way
 
     def forward(sig, _frame):
-        if current[0]:
+        if current:
             try:
-                os.kill(current[0], sig)
+                os.kill(current, sig)
             except OSError:
                 pass
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -396,14 +396,14 @@ def init(sock, req, fds):
             return script_process(req, fds)
         for fd in fds[:3]:
             os.close(fd)
-        current[0] = pid
+        current = pid
         try:
             code, line = supervise(pid)
         except BaseException:  # noqa: B902
             import traceback
             traceback.print_exc()  # to vigil's log
             os._exit(SHIM_EXIT)
-        current[0] = 0
+        current = 0
         report(status, **line)
         os.close(status)
         try:

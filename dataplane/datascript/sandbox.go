@@ -437,8 +437,11 @@ func (st *state) strSearch(L *lua.LState, orig lua.LGFunction, find bool) int {
 		}
 		return orig(L)
 	}
+	if len(s)-from < searchMin {
+		return orig(L)
+	}
 	head := literalHead(pat)
-	if head == "" || len(s)-from < searchMin {
+	if head == "" {
 		return orig(L)
 	}
 	if _, err := pm.Find(pat, nil, 0, 1); err != nil {
