@@ -58,10 +58,11 @@ func (l *listener) serveHTTP1(c net.Conn, cs *tls.ConnectionState) {
 		_ = c.Close()
 		return
 	}
+	rw := rawOr(c)
 	cc := &clientConn{
 		l: l, c: c,
-		br:   bufio.NewReaderSize(c, int(vs.spec.MaxRequestHeader)),
-		bw:   bufio.NewWriterSize(c, writeBuffer),
+		br:   bufio.NewReaderSize(rw, int(vs.spec.MaxRequestHeader)),
+		bw:   bufio.NewWriterSize(rw, writeBuffer),
 		head: make([]byte, 0, 1024),
 		out:  make([]byte, 0, 1024),
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -79,10 +80,14 @@ type upConn struct {
 	net.Conn
 	b      *backend
 	br     *bufio.Reader
+	w      io.Writer
 	idleAt time.Time
 	reused bool
 	rd, wd deadline
 }
+
+// Write writes to the server through the connection's raw I/O.
+func (c *upConn) Write(p []byte) (int, error) { return c.w.Write(p) }
 
 // idleLimit is how long a connection may sit idle before the proxy stops
 // trusting the server to keep it: servers close idle connections after
@@ -122,7 +127,8 @@ func (b *backend) dial(ctx context.Context) (*upConn, error) {
 		return nil, fmt.Errorf("connect %s: %w", b.addr, err)
 	}
 	b.open.Add(1)
-	uc := &upConn{Conn: c, b: b, br: bufio.NewReaderSize(c, 16<<10)}
+	rw := rawOr(c)
+	uc := &upConn{Conn: c, b: b, br: bufio.NewReaderSize(rw, 16<<10), w: rw}
 	uc.rd.set, uc.wd.set = c.SetReadDeadline, c.SetWriteDeadline
 	return uc, nil
 }
