@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/dataplane/datascript"
 	"github.com/vigilhq/vigil/dataplane/spec"
 	"github.com/vigilhq/vigil/events"
 )
@@ -181,7 +182,10 @@ func runHostile(t *testing.T, cases []hostileCase) {
 	dead.Close()
 
 	var log eventLog
-	r := newRigWith(t, Options{Events: log.publisher()}, poolOf(backend), "")
+	// Five times the default budget: the cases that are not loops (a
+	// doubling that copies 2 MiB, say) end in their own error even when
+	// -race and a loaded machine slow them; the loops still end at it.
+	r := newRigWith(t, Options{Events: log.publisher(), ScriptBudget: 5 * datascript.DefaultBudget}, poolOf(backend), "")
 	r.store.put(spec.KindPool, "empty", `{"servers": []}`)
 	r.store.put(spec.KindPool, "dead", fmt.Sprintf(`{"servers": [{"ip": "127.0.0.1", "port": %d}]}`, deadAddr.Port))
 	// The other virtual service runs a script too.

@@ -51,6 +51,9 @@ type Options struct {
 	// Serving, when set, is told how many virtual services listen each
 	// time that number changes, 0 included, outside the proxy's locks.
 	Serving func(n int)
+	// ScriptBudget is the wall-clock time one DataScript run may take;
+	// default datascript.DefaultBudget.
+	ScriptBudget time.Duration
 }
 
 // Proxy is the data plane: it follows the VirtualService, Pool,

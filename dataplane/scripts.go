@@ -92,6 +92,7 @@ func (p *Proxy) engine(rt *vsRuntime, l *listener, sets map[string]*datascript.S
 		Publish:       func(id string, d map[string]any) error { return rt.pub.event(id, "virtualservice", rt.name, d) },
 		OpenConns:     func() int { return int(l.conns.Load()) },
 		MaxConcurrent: rt.spec.MaxConcurrentScripts,
+		Budget:        p.opts.ScriptBudget,
 	}
 	e := p.engines[rt.name]
 	if e == nil {

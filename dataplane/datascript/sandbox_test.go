@@ -160,7 +160,11 @@ func TestBusy(t *testing.T) {
 }
 
 func TestConcurrentRuns(t *testing.T) {
-	e := NewEngine(testEnv(t, script(t, spec.EvtHTTPReq, `avi.vs.reqvar.n = (avi.vs.reqvar.n or 0) + 1; avi.vs.table_insert(avi.http.get_path(), 1); x = avi.http.uri; avi.http.add_header("X-Path", x)`)))
+	env := testEnv(t, script(t, spec.EvtHTTPReq, `avi.vs.reqvar.n = (avi.vs.reqvar.n or 0) + 1; avi.vs.table_insert(avi.http.get_path(), 1); x = avi.http.uri; avi.http.add_header("X-Path", x)`))
+	// Eight runs on two cores under -race and a loaded machine: the
+	// default 50 ms of wall clock is about the budget, not this test.
+	env.Budget = 10 * time.Second
+	e := NewEngine(env)
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
