@@ -84,13 +84,30 @@ SOCKET = "/run/vigil/api.sock"
 SDK = "/run/vigil/sdk"
 
 libc = ctypes.CDLL(None, use_errno=True)
-# fork(2) without the interpreter's after-fork work (~1 ms and ~200 page
-# faults per fork here), for a run's init only: it runs no threads and no
-# script, and the script's process is forked from it with os.fork, which
-# does that work. PyDLL keeps the GIL held across the call, so the child
-# holds it too.
+# fork(2) without the interpreter's after-fork work: ~200 page faults (the
+# copies of the pages its handlers touch) and 0.5-1 ms of CPU per fork
+# here. PyDLL keeps the GIL held across the call, so the child holds it too.
 _fork = ctypes.PyDLL(None, use_errno=True).fork
 _fork.restype = ctypes.c_int
+
+
+def fork():
+    """Forks as os.fork does, for the server's and its slots' forks: they
+    are single-threaded and hold no lock of the interpreter's or of a
+    module's, so what CPython's after-fork work does in the child (its
+    locks made anew, other threads' states dropped, threading's, logging's
+    and random's at-fork handlers) has nothing to do but give random's
+    generator a new seed, which the child does here. glibc's at-fork
+    handlers (OpenSSL's) run as with os.fork."""
+    pid = _fork()
+    if pid < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "fork: %s" % os.strerror(e))
+    if pid == 0:
+        rnd = sys.modules.get("random")
+        if rnd is not None:
+            rnd._inst.seed()
+    return pid
 libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
                        ctypes.c_ulong, ctypes.c_char_p)
 
@@ -236,10 +253,7 @@ def serve():
         pid = -1
         try:
             check(libc.unshare(CLONE_NEWPID), "unshare pid namespace")
-            pid = _fork()
-            if pid < 0:
-                e = ctypes.get_errno()
-                raise OSError(e, "fork: %s" % os.strerror(e))
+            pid = fork()
         except OSError:
             ours.close()
             theirs.close()
@@ -387,7 +401,7 @@ def init(sock, req, fds):
         status = fds[3]
         try:
             first_pid()
-            pid = os.fork()
+            pid = fork()
         except BaseException as e:  # noqa: B902 — nothing may reach the server's loop
             report(status, sandbox_error=str(e) or type(e).__name__)
             os._exit(SHIM_EXIT)
@@ -436,8 +450,8 @@ def script_process(req, fds):
     cgroups and waits for the spec. Returns what run_main needs."""
     spec_fd, status = fds[0], fds[3]
     try:
-        # os.fork leaves the main thread's native_id its parent's
-        # (CPython 3.11), where a cold start has its own.
+        # A fork leaves the main thread's native_id its parent's (CPython
+        # 3.11), where a cold start has its own.
         threading = sys.modules.get("threading")
         if threading is not None and hasattr(threading.main_thread(), "_set_native_id"):
             threading.main_thread()._set_native_id()
