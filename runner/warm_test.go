@@ -55,6 +55,7 @@ print(json.dumps({
     "threads": threading.active_count(), "native_id": threading.main_thread().native_id == threading.get_native_id(), "fds": sorted(os.listdir("/proc/self/fd")),
     "signals": [str(signal.getsignal(s)) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE, signal.SIGHUP)],
     "rlimits": [resource.getrlimit(r) for r in (resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC, resource.RLIMIT_CORE, resource.RLIMIT_CPU, resource.RLIMIT_AS)],
+    "sigmasks": [status[k].strip() for k in ("SigBlk", "SigIgn")],
     "nonewprivs": status["NoNewPrivs"].strip(), "caps": [status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")],
     "cgroup": ["vigil-test" in l for l in read("/proc/self/cgroup").splitlines() if l.split(":")[1] in ("memory", "pids", "")],
     "mounts": mounts, "datadir": read("/proc/1/environ")[:5],

@@ -401,6 +401,10 @@ def init(sock, req, fds):
         status = fds[3]
         try:
             first_pid()
+            # A forwarded signal waits, in init or in the new process,
+            # until the script's process has set its own dispositions
+            # (prepare).
+            signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
             pid = fork()
         except BaseException as e:  # noqa: B902 — nothing may reach the server's loop
             report(status, sandbox_error=str(e) or type(e).__name__)
@@ -408,9 +412,10 @@ def init(sock, req, fds):
         if pid == 0:
             sock.close()
             return script_process(req, fds)
+        current = pid
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
         for fd in fds[:3]:
             os.close(fd)
-        current = pid
         try:
             code, line = supervise(pid)
         except BaseException:  # noqa: B902
@@ -455,8 +460,6 @@ def script_process(req, fds):
         threading = sys.modules.get("threading")
         if threading is not None and hasattr(threading.main_thread(), "_set_native_id"):
             threading.main_thread()._set_native_id()
-        for sig in FORWARDED:
-            signal.signal(sig, signal.SIG_IGN)  # prepare restores them
         network = bool(req.get("network"))
         flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
         if not network:
@@ -660,6 +663,7 @@ def prepare(fds):
     for sig in FORWARDED + (signal.SIGCHLD,):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)  # blocked by init
 
 
 def enter(spec, status):

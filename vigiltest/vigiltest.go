@@ -300,9 +300,19 @@ func (b *SyncBuffer) String() string {
 	return b.b.String()
 }
 
-// Main builds the binary into a temporary directory, stores its path in
-// *bin, runs the tests, runs cleanups and exits; call it from TestMain.
+// Main builds the binary into a temporary directory (or takes the one
+// named by VIGIL_TEST_BIN), stores its path in *bin, runs the tests, runs
+// cleanups and exits; call it from TestMain.
 func Main(m *testing.M, bin *string, cleanups ...func()) {
+	if b := os.Getenv("VIGIL_TEST_BIN"); b != "" {
+		// A binary built elsewhere, to compare two builds with one test.
+		*bin = b
+		code := m.Run()
+		for _, c := range cleanups {
+			c()
+		}
+		os.Exit(code)
+	}
 	dir, err := os.MkdirTemp("", "vigil-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
