@@ -106,7 +106,10 @@ def fork():
     if pid == 0:
         rnd = sys.modules.get("random")
         if rnd is not None:
-            rnd._inst.seed()
+            # What random's handler, Random.seed(), does, less its checks
+            # on an argument it is not given (a third of the faults).
+            sys.modules["_random"].Random.seed(rnd._inst)
+            rnd._inst.gauss_next = None
     return pid
 libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
                        ctypes.c_ulong, ctypes.c_char_p)
