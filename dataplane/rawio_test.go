@@ -102,7 +102,8 @@ func TestRawIOEndsAndErrors(t *testing.T) {
 		if err != nil || string(got) != "last" {
 			t.Fatalf("ReadAll = %q, %v", got, err)
 		}
-		if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF { //nolint:errorlint // io.Reader's callers compare with io.EOF itself
+
 			t.Fatalf("read after EOF = %d, %v", n, err)
 		}
 	})
