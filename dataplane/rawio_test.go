@@ -103,7 +103,6 @@ func TestRawIOEndsAndErrors(t *testing.T) {
 			t.Fatalf("ReadAll = %q, %v", got, err)
 		}
 		if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF { //nolint:errorlint // io.Reader's callers compare with io.EOF itself
-
 			t.Fatalf("read after EOF = %d, %v", n, err)
 		}
 	})
