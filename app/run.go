@@ -596,15 +596,13 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 }
 
 // proxyProcs is GOMAXPROCS while virtual services serve on a process that
-// would have n Ps: twice n. The proxy's goroutines spend much of their
-// time in socket system calls whose kernel work (on loopback, the peer's
-// receive path runs in the sender's call) often outlasts the runtime's
-// 20µs check; with every P busy, the runtime then hands the P of a
-// goroutine in a call to another thread, and takes it back when the call
-// returns. Spare Ps make that hand-off rare: on 2 CPUs shared with wrk and
-// the backend, `make bench-proxy` served 8.7% more requests a second at
-// 3% less CPU per request. Without virtual services the spare Ps only
-// spin: the runner's executions cost ~3% more CPU with them.
+// would have n Ps: twice n. The proxy's socket calls keep their P (see
+// dataplane/rawio.go), so a write the kernel deschedules (on loopback the
+// peer it wakes often takes the CPU) holds a P meanwhile; spare Ps let the
+// other threads run the goroutines it holds. On 2 CPUs shared with wrk and
+// the backend, `make bench-proxy` gave 0.86× nginx+Lua with 4 Ps against
+// 0.79× with 2. Without virtual services the spare Ps only spin: the
+// runner's executions cost ~3% more CPU with them.
 func proxyProcs(n int) int { return 2 * n }
 
 // servingProcs returns the data plane's Serving hook: it sets GOMAXPROCS

@@ -89,6 +89,8 @@ libc = ctypes.CDLL(None, use_errno=True)
 # here. PyDLL keeps the GIL held across the call, so the child holds it too.
 _fork = ctypes.PyDLL(None, use_errno=True).fork
 _fork.restype = ctypes.c_int
+libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                       ctypes.c_ulong, ctypes.c_char_p)
 
 
 def fork():
@@ -111,8 +113,6 @@ def fork():
             sys.modules["_random"].Random.seed(rnd._inst)
             rnd._inst.gauss_next = None
     return pid
-libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-                       ctypes.c_ulong, ctypes.c_char_p)
 
 
 def check(rc, what):

@@ -304,29 +304,24 @@ func (b *SyncBuffer) String() string {
 // named by VIGIL_TEST_BIN), stores its path in *bin, runs the tests, runs
 // cleanups and exits; call it from TestMain.
 func Main(m *testing.M, bin *string, cleanups ...func()) {
-	if b := os.Getenv("VIGIL_TEST_BIN"); b != "" {
-		// A binary built elsewhere, to compare two builds with one test.
-		*bin = b
-		code := m.Run()
-		for _, c := range cleanups {
-			c()
+	// VIGIL_TEST_BIN: a binary built elsewhere, to compare two builds with
+	// one test.
+	if *bin = os.Getenv("VIGIL_TEST_BIN"); *bin == "" {
+		dir, err := os.MkdirTemp("", "vigil-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
 		}
-		os.Exit(code)
-	}
-	dir, err := os.MkdirTemp("", "vigil-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if *bin, err = Build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
+		if *bin, err = Build(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+		cleanups = append(cleanups, func() { os.RemoveAll(dir) })
 	}
 	code := m.Run()
 	for _, c := range cleanups {
 		c()
 	}
-	os.RemoveAll(dir)
 	os.Exit(code)
 }
